@@ -104,7 +104,11 @@ def _coerce(field: str, tp: Any, value: Any) -> Any:
                 return _coerce(field, member, value)
             except ConfigError as exc:
                 errors.append(exc.allowed)
-        raise ConfigError(field, value, "must be " + " or ".join(_type_name(m) for m in members))
+        nullable = type(None) in members
+        if len(errors) == 1:
+            raise ConfigError(field, value, errors[0] + (" (or null)" if nullable else ""))
+        names = [_type_name(m) for m in members if m is not type(None)] + (["null"] if nullable else [])
+        raise ConfigError(field, value, "must be " + " or ".join(names))
     if origin is Literal:
         check_choice(field, value, get_args(tp))
         return value
