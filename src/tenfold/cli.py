@@ -17,6 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tqdm import tqdm
+
 from tenfold import __version__
 from tenfold.core.bench import BenchContext, run_benchmark, select_benchmarks
 from tenfold.core.executor import EXECUTORS, make_executor
@@ -68,7 +70,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     executor = make_executor(args.executor)
     out = Path(args.out)
     try:
-        for bench in chosen:
+        bar = tqdm(chosen, desc="benchmarks", unit="bench", file=sys.stderr, disable=len(chosen) < 2)
+        for bench in bar:
+            bar.set_postfix_str(bench.key)
             print(f"tenfold: running {bench.key}{' (quick)' if args.quick else ''} ...", file=sys.stderr)
             ctx = BenchContext(quick=args.quick, seed=args.seed, executor=executor, out_dir=out)
             path = run_benchmark(bench, ctx)
