@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tenfold.core.config import Config, check_positive, check_range
+from tenfold.core.config import Config, check_choice, check_positive, check_range
 from tenfold.errors import ConfigError
 
-__all__ = ["GccConfig"]
+__all__ = ["GccConfig", "TrainConfig"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +84,59 @@ class GccConfig(Config):
         if not self.min_threshold_ms <= self.initial_threshold_ms <= self.max_threshold_ms:
             raise ConfigError("initial_threshold_ms", self.initial_threshold_ms,
                               f"must be in [{self.min_threshold_ms}, {self.max_threshold_ms}]")
+
+
+ALGOS = ("tarzan", "no_cql", "no_qr", "no_prev_action", "bc", "crr")
+
+
+@dataclass(frozen=True)
+class TrainConfig(Config):
+    """Offline training (spec §2.2 hyperparameters; unreported in the paper, so design choices)."""
+
+    algo: str = "tarzan"
+    """One of tarzan, no_cql, no_qr, no_prev_action, bc, crr."""
+    steps: int = 100_000
+    """Gradient steps."""
+    batch_size: int = 256
+    """Transitions per step."""
+    gamma: float = 0.98
+    """Discount."""
+    actor_lr: float = 1e-4
+    """Adam learning rate of the actor."""
+    critic_lr: float = 3e-4
+    """Adam learning rate of the critics."""
+    temperature_lr: float = 1e-4
+    """Adam learning rate of the entropy temperature."""
+    tau: float = 0.005
+    """Polyak coefficient of the target critics."""
+    cql_alpha: float = 0.01
+    """Weight of the conservative penalty (0 gives the no_cql ablation)."""
+    n_quantiles: int = 128
+    """Quantiles of the distributional critic."""
+    crr_beta: float = 1.0
+    """CRR advantage temperature."""
+    crr_max_weight: float = 20.0
+    """CRR weight clip."""
+    crr_action_samples: int = 4
+    """Policy actions averaged for CRR's advantage baseline."""
+    crr_target_interval: int = 100
+    """Steps between CRR's hard target updates."""
+    seed: int = 0
+    """Seed of every torch generator used in training."""
+    threads: int = 1
+    """torch threads; 1 is fastest for these small networks on 2 cores."""
+    log_every: int = 500
+    """Steps between loss-log entries."""
+
+    def __post_init__(self) -> None:
+        check_choice("algo", self.algo, ALGOS)
+        check_positive("steps", self.steps)
+        check_positive("batch_size", self.batch_size)
+        check_range("gamma", self.gamma, 0.0, 1.0, hi_open=True)
+        check_range("tau", self.tau, 0.0, 1.0, lo_open=True)
+        check_range("cql_alpha", self.cql_alpha, lo=0.0)
+        check_positive("n_quantiles", self.n_quantiles)
+        check_positive("threads", self.threads)
+        check_positive("log_every", self.log_every)
+        for name in ("actor_lr", "critic_lr", "temperature_lr", "crr_beta", "crr_max_weight"):
+            check_positive(name, getattr(self, name))

@@ -1,0 +1,197 @@
+"""Offline training from GCC logs only (spec §2.2, §6): Tarzan, its ablations, BC and CRR.
+
+Every algorithm reads a :class:`Transitions` batch built from telemetry logs and nothing else:
+no simulator, no trace capacity. ``tarzan`` is SAC with two 128-quantile critics and the CQL
+penalty at α = 0.01; ``no_cql`` sets α = 0, ``no_qr`` uses scalar critics with MSE TD,
+``no_prev_action`` zeroes feature 7 (the previous action). ``bc`` regresses GCC's actions with
+a deterministic actor; ``crr`` weights the log-likelihood of logged actions by
+min(exp(A/β), 20) with A = Q(s, a) − mean of Q over 4 policy actions and a hard target copy
+every 100 steps (d3rlpy's CRR defaults).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from tenfold.core.registry import Registry
+from tenfold.systems.tarzan.config import TrainConfig
+from tenfold.systems.tarzan.losses import actor_loss, cql_penalty, quantile_td_loss, temperature_loss
+from tenfold.systems.tarzan.models import DeterministicActor, GaussianActor, QuantileCritic
+
+__all__ = ["ALGORITHMS", "TrainResult", "Transitions", "train"]
+
+PREV_ACTION_FEATURE = 6  # feature 7 of the spec, 0-based
+
+
+@dataclass(frozen=True)
+class Transitions:
+    """(s, a, r, s′, done) tensors: states (N, 20, 12), actions (N, 1) in [−1, 1], rewards (N,)."""
+
+    states: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    next_states: torch.Tensor
+    dones: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.states.shape[0])
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (self.states[idx], self.actions[idx], self.rewards[idx], self.next_states[idx], self.dones[idx])
+
+    def without_prev_action(self) -> Transitions:
+        states = self.states.clone()
+        nxt = self.next_states.clone()
+        states[:, :, PREV_ACTION_FEATURE] = 0.0
+        nxt[:, :, PREV_ACTION_FEATURE] = 0.0
+        return Transitions(states, self.actions, self.rewards, nxt, self.dones)
+
+
+@dataclass
+class TrainResult:
+    """The trained policy network and the per-step loss log."""
+
+    algo: str
+    policy: GaussianActor | DeterministicActor
+    losses: list[dict[str, float]]
+
+
+TrainFn = Callable[[Transitions, TrainConfig, Callable[[Iterable[int]], Iterator[int]]], TrainResult]
+ALGORITHMS: Registry[TrainFn] = Registry("training algorithm")
+
+
+def _indices(gen: torch.Generator, n: int, batch: int) -> torch.Tensor:
+    return torch.randint(0, n, (batch,), generator=gen)
+
+
+def _polyak(target: torch.nn.Module, source: torch.nn.Module, tau: float) -> None:
+    with torch.no_grad():
+        for t, s in zip(target.parameters(), source.parameters(), strict=True):
+            t.mul_(1 - tau).add_(s, alpha=tau)
+
+
+def _sac(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]], Iterator[int]],
+         algo: str, cql_alpha: float, n_quantiles: int) -> TrainResult:
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    actor = GaussianActor()
+    critics = (QuantileCritic(n_quantiles), QuantileCritic(n_quantiles))
+    targets = tuple(copy.deepcopy(c).requires_grad_(False) for c in critics)
+    log_alpha = torch.zeros(1, requires_grad=True)
+    opt_actor = torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr)
+    opt_critic = torch.optim.Adam([p for c in critics for p in c.parameters()], lr=cfg.critic_lr)
+    opt_temp = torch.optim.Adam([log_alpha], lr=cfg.temperature_lr)
+    log: list[dict[str, float]] = []
+    for step in progress(range(cfg.steps)):
+        s, a, r, s2, d = data.batch(_indices(gen, len(data), cfg.batch_size))
+        with torch.no_grad():
+            a2, logp2 = actor.sample(s2, 1)  # (B, 1)
+            t0, t1 = targets[0](s2, a2), targets[1](s2, a2)  # (B, N) each
+            # θ̄ comes from the target critic with the smaller mean.
+            theta_bar = torch.where((t0.mean(-1) <= t1.mean(-1)).unsqueeze(-1), t0, t1)
+            y = r.unsqueeze(-1) + cfg.gamma * (1 - d.unsqueeze(-1)) * (theta_bar - log_alpha.exp() * logp2)
+        td = sum((quantile_td_loss(c(s, a), y) for c in critics), torch.zeros(()))
+        cql = sum((cql_penalty(c, actor, s, a, cql_alpha) for c in critics), torch.zeros(()))
+        opt_critic.zero_grad()
+        (td + cql).backward()
+        opt_critic.step()
+        pi_loss, logp = actor_loss(actor, critics, s, log_alpha)
+        opt_actor.zero_grad()
+        pi_loss.backward()
+        opt_actor.step()
+        temp = temperature_loss(log_alpha, logp)
+        opt_temp.zero_grad()
+        temp.backward()
+        opt_temp.step()
+        for t, c in zip(targets, critics, strict=True):
+            _polyak(t, c, cfg.tau)
+        if step % cfg.log_every == 0 or step == cfg.steps - 1:
+            log.append({"step": step, "td": float(td.detach()), "cql": float(cql.detach()),
+                        "actor": float(pi_loss.detach()), "alpha": float(log_alpha.detach().exp())})
+    return TrainResult(algo, actor, log)
+
+
+@ALGORITHMS.register("tarzan")
+def _tarzan(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]], Iterator[int]]) -> TrainResult:
+    return _sac(data, cfg, progress, "tarzan", cfg.cql_alpha, cfg.n_quantiles)
+
+
+@ALGORITHMS.register("no_cql")
+def _no_cql(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]], Iterator[int]]) -> TrainResult:
+    return _sac(data, cfg, progress, "no_cql", 0.0, cfg.n_quantiles)
+
+
+@ALGORITHMS.register("no_qr")
+def _no_qr(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]], Iterator[int]]) -> TrainResult:
+    return _sac(data, cfg, progress, "no_qr", cfg.cql_alpha, 1)
+
+
+@ALGORITHMS.register("no_prev_action")
+def _no_prev(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]], Iterator[int]]) -> TrainResult:
+    return _sac(data.without_prev_action(), cfg, progress, "no_prev_action", cfg.cql_alpha, cfg.n_quantiles)
+
+
+@ALGORITHMS.register("bc")
+def _bc(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]], Iterator[int]]) -> TrainResult:
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    actor = DeterministicActor()
+    opt = torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr)
+    log: list[dict[str, float]] = []
+    for step in progress(range(cfg.steps)):
+        s, a, _, _, _ = data.batch(_indices(gen, len(data), cfg.batch_size))
+        loss = torch.nn.functional.mse_loss(actor.act(s), a)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % cfg.log_every == 0 or step == cfg.steps - 1:
+            log.append({"step": step, "mse": float(loss.detach())})
+    return TrainResult("bc", actor, log)
+
+
+@ALGORITHMS.register("crr")
+def _crr(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]], Iterator[int]]) -> TrainResult:
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    actor = GaussianActor()
+    critic = QuantileCritic(1)
+    target = copy.deepcopy(critic).requires_grad_(False)
+    opt_actor = torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr)
+    opt_critic = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr)
+    log: list[dict[str, float]] = []
+    for step in progress(range(cfg.steps)):
+        s, a, r, s2, d = data.batch(_indices(gen, len(data), cfg.batch_size))
+        with torch.no_grad():
+            a2, _ = actor.sample(s2, 1)
+            y = r.unsqueeze(-1) + cfg.gamma * (1 - d.unsqueeze(-1)) * target(s2, a2)  # (B, 1)
+        td = quantile_td_loss(critic(s, a), y)
+        opt_critic.zero_grad()
+        td.backward()
+        opt_critic.step()
+        with torch.no_grad():
+            emb = critic.embed(s)
+            q_data = critic.quantiles_from(emb, a)[:, 0, 0]  # (B,)
+            samples, _ = actor.sample(s, cfg.crr_action_samples)  # (B, 4)
+            baseline = critic.quantiles_from(emb, samples)[..., 0].mean(1)  # (B,)
+            weight = torch.exp((q_data - baseline) / cfg.crr_beta).clamp(max=cfg.crr_max_weight)
+        pi = -(actor.log_prob(s, a)[:, 0] * weight).mean()
+        opt_actor.zero_grad()
+        pi.backward()
+        opt_actor.step()
+        if step % cfg.crr_target_interval == 0:
+            target.load_state_dict(critic.state_dict())
+        if step % cfg.log_every == 0 or step == cfg.steps - 1:
+            log.append({"step": step, "td": float(td.detach()), "actor": float(pi.detach())})
+    return TrainResult("crr", actor, log)
+
+
+def train(data: Transitions, cfg: TrainConfig,
+          progress: Callable[[Iterable[int]], Iterator[int]] | None = None) -> TrainResult:
+    """Train ``cfg.algo`` on logged transitions only."""
+    fn = ALGORITHMS.get(cfg.algo)
+    torch.set_num_threads(cfg.threads)
+    return fn(data, cfg, progress or iter)
