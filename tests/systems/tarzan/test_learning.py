@@ -98,3 +98,19 @@ def test_bad_training_config() -> None:
         TrainConfig(gamma=1.0)
     with pytest.raises(UnknownNameError, match="unknown training algorithm 'ppo'"):
         ALGORITHMS.get("ppo")
+
+
+def test_oracle_rank_matches_targets_to_capacity() -> None:
+    from tenfold.systems.tarzan.oracle import ReorderOracle, smoothed_capacity_bps
+
+    oracle = ReorderOracle.from_gcc_run([1e6, 3e6, 2e6, 5e5], [4e6, 1e6, 8e6, 2e6])
+    assert oracle.schedule_bps.tolist() == [2e6, 5e5, 3e6, 1e6]
+    assert sorted(oracle.schedule_bps.tolist()) == [5e5, 1e6, 2e6, 3e6]  # same values, new times
+    assert oracle.target_bps(99) == 1_000_000
+    cap = smoothed_capacity_bps([1] * 40, window_steps=20)
+    assert cap.tolist() == [1500 * 8 / 0.05] * 40
+    step = smoothed_capacity_bps([0] * 20 + [2] * 20, window_steps=20)
+    assert step[0] == 0.0 and step[-1] == 2 * 1500 * 8 / 0.05
+    assert step[20] == pytest.approx(step[-1] * 10 / 20)
+    with pytest.raises(ConfigError, match="must be a non-empty 1-D series"):
+        ReorderOracle.from_gcc_run([1.0, 2.0], [1.0])
