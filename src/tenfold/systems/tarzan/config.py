@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from tenfold.core.config import Config, check_choice, check_positive, check_range
 from tenfold.errors import ConfigError
 
-__all__ = ["GccConfig", "TrainConfig"]
+__all__ = ["EmuConfig", "GccConfig", "TrainConfig"]
 
 
 @dataclass(frozen=True)
@@ -140,3 +140,23 @@ class TrainConfig(Config):
         check_positive("log_every", self.log_every)
         for name in ("actor_lr", "critic_lr", "temperature_lr", "crr_beta", "crr_max_weight"):
             check_positive(name, getattr(self, name))
+
+
+@dataclass(frozen=True)
+class EmuConfig(Config):
+    """The emulated call around the controller (spec §4; design choices of the spec)."""
+
+    queue_packets: int = 100
+    """Drop-tail queue of the bottleneck, in packets."""
+    mtu_bytes: int = 1500
+    """Bytes one trace line delivers (Mahimahi: 1504)."""
+    pacing_factor: float = 2.5
+    """The pacer drains at this multiple of the target."""
+    feedback_interval_ms: float = 50.0
+    """Transport-cc feedback period."""
+
+    def __post_init__(self) -> None:
+        check_positive("queue_packets", self.queue_packets)
+        check_positive("mtu_bytes", self.mtu_bytes)
+        check_range("pacing_factor", self.pacing_factor, lo=1.0)
+        check_positive("feedback_interval_ms", self.feedback_interval_ms)

@@ -36,8 +36,8 @@ def quantile_td_loss(theta: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return nn.functional.mse_loss(theta, target)
     tau = quantile_midpoints(theta.shape[1]).to(theta)  # (N,)
     u = target.unsqueeze(1) - theta.unsqueeze(2)  # (B, N, N'): y_j − θ_i
-    huber = nn.functional.huber_loss(theta.unsqueeze(2).expand_as(u), target.unsqueeze(1).expand_as(u),
-                                     reduction="none", delta=1.0)  # (B, N, N')
+    abs_u = u.abs()
+    huber = torch.where(abs_u <= 1.0, 0.5 * u * u, abs_u - 0.5)  # Huber with κ = 1
     weight = (tau.view(1, -1, 1) - (u.detach() < 0).to(theta)).abs()  # |τ̂_i − 1{y_j < θ_i}|
     return (weight * huber).mean(dim=2).sum(dim=1).mean()
 

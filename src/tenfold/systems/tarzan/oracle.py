@@ -41,7 +41,8 @@ class ReorderOracle:
         self.schedule_bps = schedule_bps
 
     @classmethod
-    def from_gcc_run(cls, gcc_targets_bps: Sequence[float], capacity_bps: Sequence[float]) -> ReorderOracle:
+    def from_gcc_run(cls, gcc_targets_bps: Sequence[float] | np.ndarray,
+                     capacity_bps: Sequence[float] | np.ndarray) -> ReorderOracle:
         targets = np.asarray(gcc_targets_bps, dtype=np.float64)
         capacity = np.asarray(capacity_bps, dtype=np.float64)
         if targets.shape != capacity.shape or targets.ndim != 1 or targets.size == 0:

@@ -63,7 +63,7 @@ class Policy:
         return path
 
     @classmethod
-    def load(cls, path: Path) -> Policy:
+    def load(cls, path: str | Path) -> Policy:
         import torch
 
         from tenfold.systems.tarzan.models import DeterministicActor, GaussianActor

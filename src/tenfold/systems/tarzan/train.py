@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -22,7 +23,7 @@ from tenfold.systems.tarzan.config import TrainConfig
 from tenfold.systems.tarzan.losses import actor_loss, cql_penalty, quantile_td_loss, temperature_loss
 from tenfold.systems.tarzan.models import DeterministicActor, GaussianActor, QuantileCritic
 
-__all__ = ["ALGORITHMS", "TrainResult", "Transitions", "train"]
+__all__ = ["ALGORITHMS", "TrainResult", "Transitions", "train", "train_from_logs"]
 
 PREV_ACTION_FEATURE = 6  # feature 7 of the spec, 0-based
 
@@ -195,3 +196,19 @@ def train(data: Transitions, cfg: TrainConfig,
     fn = ALGORITHMS.get(cfg.algo)
     torch.set_num_threads(cfg.threads)
     return fn(data, cfg, progress or iter)
+
+
+def train_from_logs(logs_dir: Path, cfg: TrainConfig, out: Path,
+                    progress: Callable[[Iterable[int]], Iterator[int]] | None = None) -> Path:
+    """Read every Parquet shard in ``logs_dir``, train ``cfg.algo`` and save the policy to ``out``."""
+    from tenfold.errors import ConfigError
+    from tenfold.systems.tarzan.dataset import build_transitions
+    from tenfold.systems.tarzan.policy import Policy
+    from tenfold.systems.tarzan.telemetry import read_log
+
+    shards = sorted(Path(logs_dir).glob("*.parquet"))
+    if not shards:
+        raise ConfigError("logs", str(logs_dir), "must hold Parquet shards from `tenfold tarzan collect`")
+    rows = [r for shard in shards for r in read_log(shard)]
+    result = train(build_transitions(rows).to_torch(), cfg, progress)
+    return Policy(result.algo, result.policy).save(out)

@@ -1,0 +1,138 @@
+"""``tenfold tarzan ...``: collect GCC logs, train offline, evaluate, serve."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tenfold.core.executor import Executor, make_executor
+from tenfold.core.registry import COMMANDS, CommandGroup
+from tenfold.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tenfold.systems.tarzan.collect import ChunkRef
+
+__all__: list[str] = []
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ConfigError("list", text, "must be comma-separated numbers, e.g. 40,100,160") from None
+    if not values:
+        raise ConfigError("list", text, "must name at least one number")
+    return values
+
+
+def _refs(args: argparse.Namespace) -> list[ChunkRef]:
+    from tenfold.systems.tarzan.collect import chunk_refs
+
+    traces = Path(args.traces)
+    paths = sorted(p for p in traces.iterdir() if p.is_file() and p.suffix in (".up", ".down", ".trace", ""))
+    paths = [p for p in paths if p.name not in ("README",) and not p.name.endswith(".md")]
+    if not paths:
+        raise ConfigError("traces", str(traces), "must be a directory holding Mahimahi trace files")
+    return chunk_refs(paths, _floats(args.levels), _floats(args.rtts), (args.seed,), args.seconds, args.limit)
+
+
+def _executor(name: str) -> Executor:
+    return make_executor(name)
+
+
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from tenfold.systems.tarzan.collect import collect
+
+    manifest = collect(_refs(args), Path(args.out), _executor(args.executor))
+    print(manifest)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from tenfold.systems.tarzan.config import TrainConfig
+    from tenfold.systems.tarzan.train import train_from_logs
+
+    cfg = TrainConfig(algo=args.algo, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+
+    def bar(steps: Iterable[int]) -> Iterator[int]:
+        return iter(tqdm(steps, total=cfg.steps, desc=f"train {cfg.algo}", file=sys.stderr))
+
+    out = train_from_logs(Path(args.logs), cfg, Path(args.out), progress=bar)
+    print(out)
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from tenfold.systems.tarzan.evaluate import evaluate, summarize
+
+    if args.policy not in ("gcc", "oracle") and not args.checkpoint:
+        raise ConfigError("checkpoint", None, f"--policy {args.policy} needs --checkpoint FILE")
+    calls = evaluate({args.policy: args.checkpoint}, _refs(args), _executor(args.executor))
+    print(json.dumps(summarize(calls)[args.policy], indent=2))
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from tenfold.systems.tarzan.policy import Policy, PolicyServer, serve_stdio
+
+    policy = Policy.load(args.checkpoint)
+    if args.stdio:
+        serve_stdio(policy, sys.stdin, sys.stdout)
+        return 0
+    server = PolicyServer(policy, Path(args.socket))
+    print(f"tarzan: serving {args.checkpoint} on {args.socket}", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, traces: bool = True) -> None:
+    if traces:
+        p.add_argument("--traces", required=True, help="directory of Mahimahi traces")
+        p.add_argument("--levels", default="1.5", help="comma-separated mean rates in Mbps (default 1.5)")
+        p.add_argument("--rtts", default="100", help="comma-separated RTTs in ms (default 100)")
+        p.add_argument("--seconds", type=float, default=60.0, help="call length (default 60)")
+        p.add_argument("--limit", type=int, default=None, help="use only the first N calls")
+        p.add_argument("--executor", choices=["local", "ray"], default="local")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    sub.required = True
+    p = sub.add_parser("collect", help="run GCC calls on trace chunks and write Parquet telemetry logs")
+    _common(p)
+    p.add_argument("--out", required=True, help="output directory for shards and manifest.json")
+    p.set_defaults(func=_cmd_collect)
+    p = sub.add_parser("train", help="train a controller offline from collected logs")
+    _common(p, traces=False)
+    p.add_argument("--logs", required=True, help="directory of shards from `collect`")
+    p.add_argument("--algo", default="tarzan", choices=["tarzan", "no_cql", "no_qr", "no_prev_action", "bc", "crr"])
+    p.add_argument("--steps", type=int, default=100_000)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--out", required=True, help="checkpoint file to write")
+    p.set_defaults(func=_cmd_train)
+    p = sub.add_parser("eval", help="evaluate a controller closed loop on any directory of Mahimahi traces")
+    _common(p)
+    p.add_argument("--policy", required=True, choices=["gcc", "tarzan", "bc", "crr", "oracle"])
+    p.add_argument("--checkpoint", default=None, help="checkpoint of a trained policy")
+    p.set_defaults(func=_cmd_eval)
+    p = sub.add_parser("serve", help="serve a trained policy over a Unix socket (or --stdio JSON lines)")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--socket", default="/tmp/tarzan.sock")
+    p.add_argument("--stdio", action="store_true")
+    p.set_defaults(func=_cmd_serve)
+
+
+COMMANDS.add("tarzan", CommandGroup("tarzan", "video rate control learned offline from GCC telemetry logs",
+                                    _configure))
