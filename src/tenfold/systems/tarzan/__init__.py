@@ -1,8 +1,11 @@
 """Tarzan (Mowgli, NSDI'25; arXiv 2410.03339): video rate control learned offline from the
 telemetry logs of the incumbent controller, GCC.
 
-This package holds the parts built so far: the faithful GCC (:mod:`.gcc`) that produces the
-logs and serves as the baseline.
+The pipeline: a faithful GCC (:mod:`.gcc`) runs emulated calls on real cellular traces
+(:mod:`.session`) and writes telemetry logs (:mod:`.telemetry`); controllers are trained from
+those logs only (:mod:`.train`: Tarzan's conservative distributional SAC, its ablations, BC and
+CRR), evaluated closed loop on held-out traces (:mod:`.evaluate`) and served over IPC
+(:mod:`.policy`).
 """
 
 from tenfold.systems.tarzan.config import GccConfig
