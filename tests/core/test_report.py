@@ -43,3 +43,13 @@ def test_no_results_says_so(tmp_path: Path) -> None:
     assert "no system is registered yet" in report.html.read_text()
     report = render_report(tmp_path / "results", registered=["demo/x"])
     assert "no benchmark has run yet" in report.markdown.read_text()
+
+
+def test_wide_arm_tables_are_transposed(tmp_path: Path) -> None:
+    metrics = {f"m{i}": float(i) for i in range(10)}
+    write_result(result_doc("wide", "many", arms={"baseline": metrics, "ours": metrics},
+                            headline={"metric": "m1", "ours": "ours", "baseline": "baseline", "value": 1.0,
+                                      "higher_is_better": True}), tmp_path)
+    md = render_report(tmp_path).markdown.read_text()
+    assert "| metric | baseline | ours |" in md
+    assert "| m9 | 9 | 9 |" in md

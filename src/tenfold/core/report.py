@@ -109,8 +109,14 @@ def plot_result(doc: Mapping[str, Any], path: Path) -> Path:
     return path
 
 
+_WIDE = 8
+
+
 def _arms_table(arms: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Arms as rows; with more than eight metrics, metrics as rows so the table stays readable."""
     metrics = _metrics(arms)
+    if len(metrics) > _WIDE:
+        return ["metric", *arms], [[k, *[_fmt(m.get(k)) for m in arms.values()]] for k in metrics]
     header = ["arm", *metrics]
     rows = [[arm, *[_fmt(m.get(k)) for k in metrics]] for arm, m in arms.items()]
     return header, rows
