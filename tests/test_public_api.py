@@ -23,11 +23,14 @@ def test_all_matches_public_names(name: str) -> None:
     declared = getattr(module, "__all__", None)
     assert declared is not None, f"{name} has no __all__"
     assert len(declared) == len(set(declared)), f"{name}.__all__ repeats a name"
-    # Public: names not starting with "_" whose objects come from tenfold itself (names
-    # imported from elsewhere, such as typing.Any, are not part of the surface).
-    public = {
+    # Every declared name resolves (a package may load some lazily through __getattr__).
+    for public_name in declared:
+        assert hasattr(module, public_name), f"{name}.__all__ names {public_name!r}, which does not resolve"
+    # Every public name the package defines is declared. Public: not starting with "_", not a
+    # module, and coming from tenfold itself (imports such as typing.Any are not surface).
+    defined = {
         n for n, v in vars(module).items()
-        if not n.startswith("_") and not isinstance(v, types.ModuleType)
+        if not n.startswith("_") and not isinstance(v, (types.ModuleType, bool))
         and getattr(v, "__module__", name).startswith("tenfold")
     }
-    assert set(declared) - {"__version__"} == public
+    assert defined - set(declared) == set(), f"{name} defines public names missing from __all__"
