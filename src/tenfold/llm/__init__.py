@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .backend import (
     FinishReason,
     Generation,
+    GenerationStream,
     LLMBackend,
     Message,
     NextToken,
@@ -46,6 +47,7 @@ __all__ = [
     "FinishReason",
     "GPTConfig",
     "Generation",
+    "GenerationStream",
     "LLMBackend",
     "Message",
     "NextToken",

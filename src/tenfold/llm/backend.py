@@ -18,7 +18,8 @@ Implementations: ``TransformersBackend`` (in-process), ``OpenAIBackend`` (vLLM, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -29,6 +30,7 @@ from tenfold.errors import BackendError, ConfigError
 __all__ = [
     "FinishReason",
     "Generation",
+    "GenerationStream",
     "LLMBackend",
     "Message",
     "NextToken",
@@ -204,3 +206,25 @@ def check_context(prompt_tokens: int, context_window: int, model: str) -> None:
             f"prompt has {prompt_tokens} tokens, but model {model!r} has a context window of "
             f"{context_window} tokens (at most {context_window - 1} prompt tokens leave room to decode)"
         )
+
+
+class GenerationStream(ABC):
+    """A generation read piece by piece: iterate for text pieces, then read :attr:`result`.
+
+    Subclasses implement ``__iter__`` and set ``self._result`` when the generation ends;
+    reading :attr:`result` first drains the stream.
+    """
+
+    _result: Generation | None = None
+
+    @abstractmethod
+    def __iter__(self) -> Iterator[str]:
+        """Yield text pieces; set ``self._result`` at the end."""
+
+    @property
+    def result(self) -> Generation:
+        if self._result is None:
+            for _ in self:
+                pass
+        assert self._result is not None
+        return self._result

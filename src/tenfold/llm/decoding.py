@@ -21,7 +21,16 @@ import torch
 
 from tenfold.errors import BackendError
 
-from .backend import FinishReason, Generation, NextToken, SamplingParams, TokenLogprob, Usage, check_context
+from .backend import (
+    FinishReason,
+    Generation,
+    GenerationStream,
+    NextToken,
+    SamplingParams,
+    TokenLogprob,
+    Usage,
+    check_context,
+)
 
 __all__ = ["DecodeStream", "PrefixKVCache", "StepModel", "next_token", "top_k_logprobs"]
 
@@ -155,7 +164,7 @@ def _pick(logits: torch.Tensor, params: SamplingParams, gen: torch.Generator | N
     return int(torch.multinomial(probs, 1, generator=gen))
 
 
-class DecodeStream(Generic[C]):
+class DecodeStream(GenerationStream, Generic[C]):
     """One generation: iterate for text pieces as they become final; then read :attr:`result`."""
 
     def __init__(
@@ -177,14 +186,6 @@ class DecodeStream(Generic[C]):
         self._window = context_window
         self._prefix_cache = prefix_cache
         self._result: Generation | None = None
-
-    @property
-    def result(self) -> Generation:
-        if self._result is None:
-            for _ in self:
-                pass
-        assert self._result is not None
-        return self._result
 
     def __iter__(self) -> Iterator[str]:
         if self._result is not None:

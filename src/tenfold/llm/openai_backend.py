@@ -24,7 +24,17 @@ from tenfold.core.api import api
 from tenfold.core.config import check_range
 from tenfold.errors import BackendError
 
-from .backend import FinishReason, Generation, Message, NextToken, SamplingParams, TokenLogprob, Usage, check_messages
+from .backend import (
+    FinishReason,
+    Generation,
+    GenerationStream,
+    Message,
+    NextToken,
+    SamplingParams,
+    TokenLogprob,
+    Usage,
+    check_messages,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -82,20 +92,12 @@ def _parse_logprobs(choice: dict[str, Any], chat: bool) -> _Logprobs:
     return chosen, tops if any(tops) else ()
 
 
-class RemoteStream:
+class RemoteStream(GenerationStream):
     """A streamed generation: iterate for text pieces; then read :attr:`result`."""
 
     def __init__(self, backend: OpenAIBackend, path: str, body: dict[str, Any], chat: bool) -> None:
         self._backend, self._path, self._body, self._chat = backend, path, body, chat
         self._result: Generation | None = None
-
-    @property
-    def result(self) -> Generation:
-        if self._result is None:
-            for _ in self:
-                pass
-        assert self._result is not None
-        return self._result
 
     def __iter__(self) -> Iterator[str]:
         if self._result is not None:
