@@ -48,6 +48,40 @@ def test_quantile_midpoints_and_hand_computed_loss() -> None:
     assert float(quantile_td_loss(theta, target)) == pytest.approx(expected)
 
 
+def test_quantile_loss_value_and_gradient_equal_autograd_through_the_formula() -> None:
+    torch.manual_seed(0)
+    theta = (torch.randn(8, 16) * 2).requires_grad_()
+    target = torch.randn(8, 16) * 2
+    tau = quantile_midpoints(16)
+    u = target.unsqueeze(1) - theta.unsqueeze(2)
+    huber = torch.where(u.abs() <= 1.0, 0.5 * u * u, u.abs() - 0.5)
+    reference = ((tau.view(1, -1, 1) - (u.detach() < 0).float()).abs() * huber).mean(2).sum(1).mean()
+    (want,) = torch.autograd.grad(3 * reference, theta)
+    loss = quantile_td_loss(theta, target)
+    (got,) = torch.autograd.grad(3 * loss, theta)
+    assert float(loss.detach()) == pytest.approx(float(reference.detach()), rel=1e-6)
+    assert torch.allclose(got, want, atol=1e-7)
+
+
+def test_q_from_equals_the_mean_of_the_quantiles() -> None:
+    torch.manual_seed(0)
+    critic = QuantileCritic(128)
+    emb = critic.embed(torch.rand(5, 20, 12))
+    actions = torch.rand(5, 3) * 2 - 1
+    assert torch.allclose(critic.q_from(emb, actions), critic.quantiles_from(emb, actions).mean(-1), atol=1e-6)
+
+
+def test_bc_warmup_pulls_the_sac_actor_to_the_logged_actions() -> None:
+    data = _batch(256)
+    cfg = TrainConfig(algo="tarzan", steps=150, batch_size=64, bc_warmup_steps=150, actor_lr=1e-3, seed=0)
+    warm = train(data, cfg).policy
+    cold = train(data, TrainConfig(algo="tarzan", steps=150, batch_size=64, actor_lr=1e-3, seed=0)).policy
+    with torch.no_grad():
+        err_warm = float((warm.act(data.states) - data.actions).abs().mean())
+        err_cold = float((cold.act(data.states) - data.actions).abs().mean())
+    assert err_warm < 0.5 * err_cold
+
+
 def test_qr_differs_from_mse_and_cql_changes_the_loss() -> None:
     torch.manual_seed(0)
     data = _batch()

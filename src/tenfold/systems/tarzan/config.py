@@ -113,6 +113,9 @@ class TrainConfig(Config):
     """Weight of the conservative penalty (0 gives the no_cql ablation)."""
     n_quantiles: int = 128
     """Quantiles of the distributional critic."""
+    bc_warmup_steps: int = 0
+    """SAC arms: the actor imitates the logged actions for this many first steps while the
+    critics learn (CQL's ``policy_eval_start``); the paper is silent, so a design choice."""
     crr_beta: float = 1.0
     """CRR advantage temperature."""
     crr_max_weight: float = 20.0
@@ -137,6 +140,7 @@ class TrainConfig(Config):
         check_range("cql_alpha", self.cql_alpha, lo=0.0)
         check_positive("n_quantiles", self.n_quantiles)
         check_positive("threads", self.threads)
+        check_range("bc_warmup_steps", self.bc_warmup_steps, lo=0)
         check_positive("log_every", self.log_every)
         for name in ("actor_lr", "critic_lr", "temperature_lr", "crr_beta", "crr_max_weight"):
             check_positive(name, getattr(self, name))

@@ -121,6 +121,20 @@ class QuantileCritic(nn.Module):
         out: torch.Tensor = self.head(torch.cat([e, actions.unsqueeze(-1)], dim=-1))  # (B, n, N)
         return out
 
+    def q_from(self, emb: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Q = mean of the quantiles, for ``n`` actions per embedded state: (B, n).
+
+        The mean of a linear layer's outputs is one linear output with averaged weights, so Q
+        costs a 256→1 product instead of 256→N; the value equals ``quantiles_from(...).mean(-1)``.
+        """
+        b, n = actions.shape
+        e = emb.unsqueeze(1).expand(b, n, emb.shape[1])
+        hidden: torch.Tensor = self.head[:-1](torch.cat([e, actions.unsqueeze(-1)], dim=-1))  # (B, n, 256)
+        last = self.head[-1]
+        assert isinstance(last, nn.Linear)
+        q = nn.functional.linear(hidden, last.weight.mean(0, keepdim=True), last.bias.mean().view(1))
+        return q[..., 0]
+
     def forward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Quantiles of one action per state: states (B, T, F), actions (B, 1) -> (B, N)."""
         return self.quantiles_from(self.embed(states), actions)[:, 0, :]

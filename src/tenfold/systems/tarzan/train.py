@@ -100,7 +100,14 @@ def _sac(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]]
         opt_critic.zero_grad()
         (td + cql).backward()
         opt_critic.step()
-        pi_loss, logp = actor_loss(actor, critics, s, log_alpha)
+        if step < cfg.bc_warmup_steps:
+            # CQL's reference code (policy_eval_start) trains the actor by behaviour cloning
+            # while the critics warm up: α·log π(ã|s) − log π(a_data|s), still entropy-regularised.
+            _, logp_pi = actor.sample(s, 1)
+            pi_loss = (log_alpha.exp().detach() * logp_pi[:, 0] - actor.log_prob(s, a)[:, 0]).mean()
+            logp = logp_pi.detach()
+        else:
+            pi_loss, logp = actor_loss(actor, critics, s, log_alpha)
         opt_actor.zero_grad()
         pi_loss.backward()
         opt_actor.step()
