@@ -63,7 +63,7 @@ def quantile_td_loss(theta: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if theta.shape[1] == 1:
         return nn.functional.mse_loss(theta, target)
     tau = quantile_midpoints(theta.shape[1]).to(theta)
-    out: torch.Tensor = _QuantileHuber.apply(theta, target.detach(), tau)
+    out: torch.Tensor = _QuantileHuber.apply(theta, target.detach(), tau)  # type: ignore[no-untyped-call]
     return out
 
 
