@@ -1,4 +1,4 @@
-"""``tenfold tarzan ...``: collect GCC logs, train offline, evaluate, serve."""
+"""``tenfold tarzan ...``: collect GCC logs, ingest user logs, train offline, evaluate, serve, realnet."""
 
 from __future__ import annotations
 
@@ -96,6 +96,45 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from tenfold.systems.tarzan.adapters import ingest
+
+    report = ingest(args.format, [Path(p) for p in args.inputs], Path(args.out), allow_partial=args.allow_partial,
+                    executor=_executor(args.executor))
+    print(json.dumps({"manifest": str(report.manifest), **report.totals(),
+                      "files_detail": [s.to_dict() for s in report.summaries]}, indent=1))
+    return 0
+
+
+def _cmd_realnet(args: argparse.Namespace) -> int:
+    from tenfold.systems.tarzan.collect import ChunkRef, load_chunk
+    from tenfold.systems.tarzan.realnet import RealnetConfig, run_realnet
+    from tenfold.systems.tarzan.session import GccController, RateController
+
+    controller: RateController = GccController()
+    if args.checkpoint:
+        import torch
+
+        from tenfold.systems.tarzan.evaluate import PolicyController
+        from tenfold.systems.tarzan.policy import Policy
+
+        torch.set_num_threads(1)
+        controller = PolicyController(Policy.load(args.checkpoint), "tarzan")
+    cfg = RealnetConfig(seconds=args.seconds, rtt_ms=args.rtt, seed=args.seed)
+    trace = load_chunk(ChunkRef(str(args.trace), args.chunk, args.level, args.rtt, args.seed, args.seconds))
+    result = run_realnet(trace, controller, cfg)
+    summary = {"trace": str(args.trace), "chunk": args.chunk, "level_mbps": args.level, **result.summary()}
+    text = json.dumps(summary, indent=1)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(out)
+    print(text)
+    return 0
+
+
 def _common(p: argparse.ArgumentParser, traces: bool = True) -> None:
     if traces:
         p.add_argument("--traces", required=True, help="directory of Mahimahi traces")
@@ -132,6 +171,24 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--socket", default="/tmp/tarzan.sock")
     p.add_argument("--stdio", action="store_true")
     p.set_defaults(func=_cmd_serve)
+    p = sub.add_parser("ingest", help="convert user telemetry logs (AlphaRTC, MMSys'24, emulator) to Parquet shards")
+    p.add_argument("--format", required=True, help="log format: alphartc, mmsys24 or emulator")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="log files, or directories of them")
+    p.add_argument("--out", required=True, help="output directory for shards and manifest.json")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="fill features the format lacks with 0 (recorded in the manifest) instead of refusing")
+    p.add_argument("--executor", choices=["local", "ray"], default="local")
+    p.set_defaults(func=_cmd_ingest)
+    p = sub.add_parser("realnet", help="(root) a VP8 call through the trace relay between network namespaces")
+    p.add_argument("--trace", required=True, help="Mahimahi trace file (use a held-out one)")
+    p.add_argument("--chunk", type=int, default=0, help="1-minute chunk index (default 0)")
+    p.add_argument("--level", type=float, default=1.5, help="rescale the chunk to this mean in Mbps (default 1.5)")
+    p.add_argument("--rtt", type=float, default=100.0, help="path RTT in ms (default 100)")
+    p.add_argument("--seconds", type=float, default=60.0, help="call length (default 60)")
+    p.add_argument("--checkpoint", default=None, help="trained policy; GCC when absent")
+    p.add_argument("--out", default=None, help="also write the JSON summary here")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_realnet)
 
 
 COMMANDS.add("tarzan", CommandGroup("tarzan", "video rate control learned offline from GCC telemetry logs",
