@@ -106,3 +106,12 @@ def test_backend_chat_renders_chatml_like_turns() -> None:
     assert text == "<|user|>\nhi\n<|assistant|>\n"
     gen = backend.chat([{"role": "user", "content": "hi"}], SamplingParams(max_tokens=3))
     assert gen.usage.prompt_tokens == len(text)
+
+
+def test_backend_generation_prompt_can_open_thinking_and_keeps_earlier_turns() -> None:
+    model, tok = tiny_trained()
+    backend = TinyGPTBackend(model, tok, generation_prompt="<|assistant|>\n<think>")
+    assert backend.render_chat([{"role": "user", "content": "hi"}]) == "<|user|>\nhi\n<|assistant|>\n<think>"
+    turns = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "<think>a\n\nb\n\n"}]
+    text = backend.render_chat(turns, add_generation_prompt=False, continue_final_message=True)
+    assert text == "<|user|>\nhi\n<|assistant|>\n<think>a\n\nb\n\n"

@@ -167,6 +167,8 @@ class _Block(nn.Module):
         p = k.shape[2] - t
         if p == 0:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, D)
+        elif t == 1:  # one decode step sees every cached key: no mask to build
+            y = F.scaled_dot_product_attention(q, k, v)  # (B, H, 1, D)
         else:  # query i sits at position p+i and sees keys 0..p+i
             mask = torch.ones(t, p + t, dtype=torch.bool).tril(diagonal=p)  # (T, P+T)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, T, D)
@@ -287,12 +289,17 @@ class _TinyStep:
 class TinyGPTBackend:
     """A TinyGPT behind :class:`~tenfold.llm.LLMBackend`, with KV caching and prefix reuse.
 
-    Chats render ChatML-like (``<|role|>\\ncontent\\n``, generation prompt ``<|assistant|>\\n``).
+    Chats render ChatML-like (``<|role|>\\ncontent\\n``); the generation prompt is
+    ``generation_prompt`` (default ``<|assistant|>\\n``). A reasoning model's template passes
+    ``"<|assistant|>\\n<think>"`` so that generation starts inside the thinking; earlier
+    turns, thinking included, are always rendered in full.
     """
 
     def __init__(self, model: TinyGPT, tokenizer: Tokenizer, *, name: str = "tiny-gpt",
-                 prefix_cache_entries: int = 8) -> None:
+                 prefix_cache_entries: int = 8, generation_prompt: str = "<|assistant|>\n") -> None:
         model.eval()
+        self.generation_prompt = generation_prompt
+        """Appended after the turns when ``add_generation_prompt`` is set."""
         self._step = _TinyStep(model, tokenizer)
         self.tokenizer = tokenizer
         self._name = name
@@ -324,7 +331,7 @@ class TinyGPTBackend:
         parts = [f"<|{t['role']}|>\n{t['content']}" + ("" if continue_final_message and i == last else "\n")
                  for i, t in enumerate(turns)]
         if add_generation_prompt and not continue_final_message:
-            parts.append("<|assistant|>\n")
+            parts.append(self.generation_prompt)
         return "".join(parts)
 
     def stream_complete(self, prompt: str, params: SamplingParams | None = None) -> DecodeStream[KV]:

@@ -18,7 +18,7 @@ S3 = "The answer is \\boxed{126}."
 def _fakes(monkeypatch: pytest.MonkeyPatch, small: list[str], base: list[str]) -> None:
     backends = {"S": ScriptedBackend(small), "B": ScriptedBackend(base)}
 
-    def pick(spec: str) -> LLMBackend:
+    def pick(spec: str, pair: str = "arith-v1") -> LLMBackend:
         return backends[spec]
 
     monkeypatch.setattr(sr_cli, "_backend", pick)
@@ -48,7 +48,7 @@ def test_eval_reports_accuracy(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
 
 def test_bad_names_and_values(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(UnknownNameError, match="tiny-base"):
-        sr_cli._backend("tiny-base")
+        sr_cli._backend("tiny-huge")
     assert main(["specreason", "solve", "x", "--small", "http://127.0.0.1:9/v1", "--base", "smollm2",
                  "--threshold", "11"]) == 2
     assert "config field 'threshold' = 11.0: must be in [0.0, 10.0]" in capsys.readouterr().err

@@ -95,3 +95,19 @@ def test_specreason_with_speculative_base_equals_plain_base_when_greedy() -> Non
     assert [(s.text, s.source, s.score) for s in fast.steps] == [(s.text, s.source, s.score) for s in plain.steps]
     assert fast.stop_reason == plain.stop_reason and fast.tokens == plain.tokens
     assert any(s.source == "base" for s in plain.steps)  # base steps went through speculative decoding
+
+
+def test_prefix_reuse_across_growing_prompts_keeps_greedy_equality() -> None:
+    """A SpecReason solve calls with growing prompts: the reused KV must give the same tokens."""
+    target, draft, tok = _pair()
+    plain = TinyGPTBackend(target, tok, prefix_cache_entries=0)
+    sd = SpeculativeBackend(target, draft, tok, k=3)
+    prompt = "12+3="
+    for _ in range(4):
+        params = SamplingParams(max_tokens=12, stop=("\n\n",))
+        got, want = sd.complete(prompt, params), plain.complete(prompt, params)
+        assert got.text == want.text
+        prompt = prompt + got.text + "\n\n"
+    assert got.usage.cached_tokens > 0
+    no_reuse = SpeculativeBackend(target, draft, tok, k=3, prefix_cache=False)
+    assert no_reuse.complete(prompt, SamplingParams(max_tokens=12)).usage.cached_tokens == 0

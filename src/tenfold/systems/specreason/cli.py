@@ -1,4 +1,4 @@
-"""``tenfold specreason ...``: solve one problem with step marks, or evaluate on arithmetic chains."""
+"""``tenfold specreason ...``: solve one problem with step marks, evaluate on a dataset, train the tiny pair."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ from tenfold.systems.specreason.config import SpecReasonConfig
 
 __all__: list[str] = []
 
-_NAMES = ["smollm2", "http://HOST:PORT/v1"]
+_NAMES = ["smollm2", "tiny-small", "tiny-base", "pair:small", "pair:base", "http://HOST:PORT/v1"]
+_PAIR_ROLES = {"tiny-small": "small", "pair:small": "small", "tiny-base": "base", "pair:base": "base"}
 
 
-def _backend(spec: str) -> LLMBackend:
-    """``http(s)://...`` -> an OpenAI-compatible server; ``smollm2`` -> in-process SmolLM2."""
+def _backend(spec: str, pair: str = "arith-v1") -> LLMBackend:
+    """``http(s)://...`` -> an OpenAI-compatible server; ``smollm2`` -> in-process SmolLM2;
+    ``tiny-small``/``tiny-base`` (or ``pair:small``/``pair:base``) -> the shipped tiny pair."""
     if spec.startswith(("http://", "https://")):
         from tenfold.llm import OpenAIBackend
 
@@ -27,6 +29,14 @@ def _backend(spec: str) -> LLMBackend:
         from tenfold.llm import TransformersBackend
 
         return TransformersBackend("smollm2")
+    if spec in _PAIR_ROLES:
+        import torch
+
+        from tenfold.systems.specreason.pair import load_pair
+
+        torch.set_num_threads(1)
+        small, base = load_pair(pair)
+        return small if _PAIR_ROLES[spec] == "small" else base
     raise UnknownNameError("backend", spec, _NAMES)
 
 
@@ -42,7 +52,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     from tenfold.systems.specreason.loop import SpecReason
 
     cfg = _config(args)
-    result = SpecReason(_backend(args.small), _backend(args.base), cfg).solve(args.problem)
+    result = SpecReason(_backend(args.small, args.pair), _backend(args.base, args.pair), cfg).solve(args.problem)
     for i, step in enumerate(result.steps, 1):
         if step.accepted is None:
             mark = "[base]        "
@@ -58,27 +68,46 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _items(args: argparse.Namespace) -> list[tuple[str, str, str, dict[str, str] | None]]:
+    """(problem, gold, grade kind, options) for ``--dataset arith`` or ``--dataset NAME FILE``."""
+    from pathlib import Path
+
+    from tenfold.errors import ConfigError
+    from tenfold.systems.specreason.datasets import DATASETS, load_dataset
+    from tenfold.systems.specreason.tasks import generate, held_out, text_hash
+
+    name, *rest = args.dataset
+    if name == "arith":
+        if rest:
+            raise ConfigError("dataset", args.dataset, "'arith' takes no file")
+        train = {text_hash(p.text) for p in generate(args.train_size, seed=0)}
+        return [(p.text, str(p.answer), "int", None) for p in held_out(args.n, seed=args.seed + 1, exclude=train)]
+    if name not in DATASETS or len(rest) != 1:
+        raise ConfigError("dataset", args.dataset, f"must be 'arith' or one of {sorted(DATASETS)} followed by FILE")
+    items = load_dataset(name, Path(rest[0]), args.n, seed=args.seed)
+    return [(it.problem, it.gold, it.kind, it.options) for it in items]
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from tenfold.systems.specreason.grader import grade
     from tenfold.systems.specreason.loop import SpecReason
-    from tenfold.systems.specreason.tasks import generate, held_out, text_hash
 
     cfg = _config(args)
-    solver = SpecReason(_backend(args.small), _backend(args.base), cfg)
-    train = {text_hash(p.text) for p in generate(args.train_size, seed=0)}
+    items = _items(args)
+    solver = SpecReason(_backend(args.small, args.pair), _backend(args.base, args.pair), cfg)
     correct: list[bool] = []
     seconds: list[float] = []
     accepts: list[float] = []
-    for p in held_out(args.n, seed=args.seed + 1, exclude=train):
-        r = solver.solve(p.text)
-        correct.append(grade(r.answer, str(p.answer), "int"))
+    for problem, gold, kind, options in items:
+        r = solver.solve(problem, options)
+        correct.append(grade(r.answer, gold, kind))  # type: ignore[arg-type]
         seconds.append(r.timings["total_s"])
         accepts.append(r.accept_rate)
-        print(json.dumps({"problem": p.text, "answer": r.answer, "gold": p.answer, "correct": correct[-1],
+        print(json.dumps({"problem": problem, "answer": r.answer, "gold": gold, "correct": correct[-1],
                           "seconds": seconds[-1], "accept_rate": r.accept_rate, "stop": r.stop_reason}),
               file=sys.stderr)
     summary = {
-        "dataset": args.dataset, "problems": len(correct),
+        "dataset": args.dataset[0], "problems": len(correct),
         "accuracy": sum(correct) / max(len(correct), 1),
         "latency_p50_s": statistics.median(seconds) if seconds else 0.0,
         "acceptance_rate": statistics.fmean(accepts) if accepts else 0.0,
@@ -88,9 +117,23 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_pair(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tenfold.systems.specreason.pair import PairTrainConfig, train_pair
+
+    cfg = PairTrainConfig.load(args.config) if args.config else PairTrainConfig()
+    cfg = cfg.replace(seed=args.seed)
+    manifest = train_pair(Path(args.out), cfg, name=args.name, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(json.dumps({"out": str(args.out), "files": manifest["files"], "metrics": manifest["metrics"],
+                      "train_seconds": manifest["train_seconds"]}, indent=2))
+    return 0
+
+
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--small", required=True, help="drafter: http://HOST:PORT/v1 or smollm2")
-    p.add_argument("--base", required=True, help="judge and fallback: http://HOST:PORT/v1 or smollm2")
+    p.add_argument("--small", required=True, help="drafter: http://HOST:PORT/v1, smollm2 or tiny-small")
+    p.add_argument("--base", required=True, help="judge and fallback: http://HOST:PORT/v1, smollm2 or tiny-base")
+    p.add_argument("--pair", default="arith-v1", help="tiny pair for tiny-small/tiny-base: a shipped name or a DIR")
     p.add_argument("--threshold", type=float, default=7.0, help="accept drafts scoring >= this (0..10)")
     p.add_argument("--score-method", choices=["greedy", "average"], default="greedy")
     p.add_argument("--token-budget", type=int, default=8192)
@@ -108,11 +151,18 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     _common(p)
     p.set_defaults(func=_cmd_solve)
     p = sub.add_parser("eval", help="accuracy, median latency and acceptance on held-out arithmetic chains")
-    p.add_argument("--dataset", choices=["arith"], default="arith")
-    p.add_argument("--n", type=int, default=20, help="held-out problems")
+    p.add_argument("--dataset", nargs="+", default=["arith"], metavar="NAME [FILE]",
+                   help="arith (held-out chains), or aime|math500|gpqa FILE (local JSONL/parquet, HF columns)")
+    p.add_argument("--n", type=int, default=20, help="problems (held-out chains, or the file's first N)")
     p.add_argument("--train-size", type=int, default=0, help="training problems (seed 0) to exclude by hash")
     _common(p)
     p.set_defaults(func=_cmd_eval)
+    p = sub.add_parser("train-pair", help="train the tiny small/base pair (deterministic per seed) into a directory")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--out", required=True, help="output directory (weights, tokenizer, manifest.json)")
+    p.add_argument("--config", help="PairTrainConfig as TOML/JSON (defaults reproduce arith-v1)")
+    p.add_argument("--name", default="arith-v1", help="pair name recorded in the manifest")
+    p.set_defaults(func=_cmd_train_pair)
 
 
 COMMANDS.add("specreason", CommandGroup("specreason", "speculative reasoning: a small drafter, a base-model judge",

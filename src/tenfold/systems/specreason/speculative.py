@@ -30,7 +30,8 @@ class SpeculativeBackend:
     """An :class:`~tenfold.llm.LLMBackend` that decodes ``target``'s distribution with ``draft``'s help."""
 
     def __init__(self, target: TinyGPT, draft: TinyGPT, tokenizer: Tokenizer, *, k: int = 5,
-                 name: str = "speculative") -> None:
+                 name: str = "speculative", generation_prompt: str = "<|assistant|>\n",
+                 prefix_cache: bool = True) -> None:
         from tenfold.llm import TinyGPTBackend
 
         check_range("k", k, lo=1)
@@ -40,8 +41,14 @@ class SpeculativeBackend:
         target.eval()
         draft.eval()
         self.target, self.draft, self.tokenizer, self.k = target, draft, tokenizer, k
-        self._plain = TinyGPTBackend(target, tokenizer, name=name, prefix_cache_entries=0)
+        self._plain = TinyGPTBackend(target, tokenizer, name=name, prefix_cache_entries=8 if prefix_cache else 0,
+                                     generation_prompt=generation_prompt)
         self._name = name
+        self._reuse = prefix_cache
+        # NOTE: one entry, the last sequence with both models' KV cut to the same length: a
+        # SpecReason solve calls sequentially with growing prompts, so the last sequence is
+        # the one to extend; the cost is one KV copy per call.
+        self._last: tuple[tuple[int, ...], Any, Any] | None = None
         self.proposed = 0
         """Draft tokens proposed so far (over all calls)."""
         self.accepted = 0
@@ -57,7 +64,7 @@ class SpeculativeBackend:
 
     @property
     def supports_prefix_cache(self) -> bool:
-        return False
+        return self._reuse
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text))
@@ -90,10 +97,11 @@ class SpeculativeBackend:
         out: list[int] = []
         finish = "length"
         text = ""
+        cached, t_cache, d_cache = self._lookup(ctx)
         with torch.inference_mode():
             # Invariant: both caches hold the KV of ctx[:-1]; ctx[-1] is fed next.
-            t_cache = self._forward(self.target, ctx[:-1], None)[1] if len(ctx) > 1 else None
-            d_cache = self._forward(self.draft, ctx[:-1], None)[1] if len(ctx) > 1 else None
+            t_cache = self._catch_up(self.target, ctx, t_cache)
+            d_cache = self._catch_up(self.draft, ctx, d_cache)
             while len(out) < budget and finish == "length":
                 kk = min(self.k, budget - len(out) - 1, self.context_window - len(ctx) - 1)
                 kk = max(kk, 0)
@@ -149,17 +157,38 @@ class SpeculativeBackend:
                         break
                 # Roll both caches back to the kept prefix ctx[:-1].
                 # The target fed old ctx + props; the draft old ctx + props[:-1] (nothing if kk = 0).
-                if finish != "length" or len(out) >= budget:
-                    break
                 keep = len(ctx) - 1
                 t_cache = _crop(t_cache, min(keep, base_len + 1 + n))
                 d_cache = _crop(d_cache, min(keep, base_len + 1 + min(n, kk - 1) if kk else base_len))
+                if finish != "length" or len(out) >= budget:
+                    break
                 t_cache = self._catch_up(self.target, ctx, t_cache)
                 d_cache = self._catch_up(self.draft, ctx, d_cache)
-        usage = Usage(len(prompt_ids), 0, len(out), time.perf_counter() - start)
+        self._store(ctx, t_cache, d_cache)
+        usage = Usage(len(prompt_ids) - cached, cached, len(out), time.perf_counter() - start)
         return Generation(text, "stop" if finish == "stop" else "length", usage, tuple(out))
 
     # -- internals ----------------------------------------------------------------------------
+    def _lookup(self, ids: Sequence[int]) -> tuple[int, Any, Any]:
+        """Reuse the last sequence's KV for the longest common prefix (at most ``len(ids) - 1``)."""
+        if not self._reuse or self._last is None:
+            return 0, None, None
+        key, t_cache, d_cache = self._last
+        n = 0
+        for a, b in zip(key, ids[: len(ids) - 1], strict=False):
+            if a != b:
+                break
+            n += 1
+        if n == 0:
+            return 0, None, None
+        return n, _crop(t_cache, n), _crop(d_cache, n)
+
+    def _store(self, ctx: Sequence[int], t_cache: Any, d_cache: Any) -> None:
+        if not self._reuse or t_cache is None or d_cache is None:
+            return
+        n = min(int(t_cache[0][0].shape[2]), int(d_cache[0][0].shape[2]), len(ctx))
+        self._last = (tuple(ctx[:n]), _crop(t_cache, n), _crop(d_cache, n))
+
     @staticmethod
     def _forward(model: TinyGPT, ids: Sequence[int], cache: Any) -> tuple[torch.Tensor, Any]:
         import torch

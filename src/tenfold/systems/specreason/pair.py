@@ -1,0 +1,684 @@
+"""The tiny model pair ``arith-v1`` (spec §5): train it, save it with a manifest, load it.
+
+A small drafter (d 64, 2 layers) and a base model (d 256, 6 layers) are trained with
+:mod:`tenfold.llm.tiny_gpt` on arithmetic chains (:mod:`.tasks`) rendered exactly as the
+SpecReason loop sends them: :data:`~.prompts.MATH_PROMPT` in a ChatML-like template whose
+generation prompt ends in ``<think>``, reasoning steps separated by ``\\n\\n``, the answer in
+``\\boxed{}``, then end-of-sequence. The base model also learns the judge turn: the exact
+§2.2 judge conversation (:func:`~.loop.judge_messages`) followed by one score digit, ``9``
+for a correct draft and U{0..3} for a corrupted one (result off by 1–9, wrong operand or
+wrong operator; half the judge examples are corrupted), plus drafts the trained small model
+actually wrote, labelled by exact comparison with the reference step.
+
+The trained weights ship as fp16 package data under ``weights/<name>/`` with
+``manifest.json`` (configs, seed, sha256 of every file, held-out metrics); :func:`load_pair`
+checks every hash and raises :class:`~tenfold.errors.AssetError` naming the file that does
+not match. ``tenfold specreason train-pair --seed 0 -o DIR`` reproduces them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import string
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from tenfold.core.assets import atomic_path, sha256_file
+from tenfold.core.config import Config, check_positive, check_range
+from tenfold.errors import AssetError, ConfigError
+from tenfold.llm import Message, SamplingParams
+from tenfold.llm.tiny_gpt import GPTConfig, TinyGPT, TinyGPTBackend
+
+from .loop import judge_messages, step_messages
+from .prompts import JUDGE_INSTRUCTION, JUDGE_PREFIX, MATH_PROMPT, SEP, THINK, math_prompt
+from .tasks import ArithProblem, Operation, generate, held_out, text_hash
+
+__all__ = [
+    "GENERATION_PROMPT",
+    "PAIR_FORMAT",
+    "Pair",
+    "PairTrainConfig",
+    "PhraseTokenizer",
+    "corrupt_step",
+    "finish_pair",
+    "judge_example",
+    "load_pair",
+    "load_pair_models",
+    "measure_pair",
+    "pair_dir",
+    "refine_base",
+    "refine_small",
+    "render_chat",
+    "step_accuracy",
+    "trace_example",
+    "train_pair",
+    "verify_manifest",
+]
+
+PAIR_FORMAT = "tenfold.specreason.pair/1"
+GENERATION_PROMPT = "<|assistant|>\n" + THINK
+"""The pair's generation prompt: generation starts inside the thinking (spec §5)."""
+_HELD_OUT_SEED = 1_000_003
+"""Held-out problems come from this seed, minus any whose text hash is a training problem's."""
+
+
+# -- tokenizer -----------------------------------------------------------------------------------
+_PHRASES = (
+    "<|user|>", "<|assistant|>", "<|system|>", THINK, "</think>", SEP,
+    MATH_PROMPT.split("{problem}")[0], JUDGE_INSTRUCTION, JUDGE_PREFIX,
+    "Start with ", "Add ", "add ", "Subtract ", "subtract ", "Multiply by ", "multiply by ",
+    ", then ", ". What is the result?", "The answer is \\boxed{", "}.", ": ", " = ", " + ", " - ", " * ",
+)
+
+
+class PhraseTokenizer:
+    """Characters plus whole phrases, matched greedily longest-first from the left.
+
+    Design choice: the spec suggests a 512-entry BPE; this tokenizer gets the property the
+    spec wants from it (the fixed prompt and judge strings are one token each, digits are
+    single tokens, ``\\n\\n`` is atomic) with no training and an exact round trip. Id 0 is
+    ``<eos>``, id 1 ``<unk>``, then the phrases, then the characters. No phrase starts inside
+    another phrase's tail across a step boundary, so a prompt's tokens are a prefix of the
+    tokens of any longer prompt that extends it (what prefix KV reuse needs).
+    """
+
+    EOS, UNK = "<eos>", "<unk>"
+
+    def __init__(self, phrases: Sequence[str], chars: str) -> None:
+        self.phrases = list(dict.fromkeys(p for p in phrases if len(p) > 1))
+        self.chars = "".join(sorted(set(chars)))
+        self.itos: list[str] = [self.EOS, self.UNK, *self.phrases, *self.chars]
+        self.stoi = {s: i for i, s in enumerate(self.itos) if i >= 2}
+        self.vocab_size = len(self.itos)
+        self.eos_id = 0
+        self._by_first: dict[str, list[str]] = {}
+        for p in sorted(self.phrases, key=len, reverse=True):
+            self._by_first.setdefault(p[0], []).append(p)
+
+    @classmethod
+    def default(cls) -> PhraseTokenizer:
+        """The pair's tokenizer: the fixed phrases and printable ASCII plus every phrase character."""
+        chars = set(string.printable) - set("\x0b\x0c\r") | set("".join(_PHRASES))
+        return cls(_PHRASES, "".join(chars))
+
+    def encode(self, text: str) -> list[int]:
+        ids: list[int] = []
+        i = 0
+        while i < len(text):
+            for p in self._by_first.get(text[i], ()):
+                if text.startswith(p, i):
+                    ids.append(self.stoi[p])
+                    i += len(p)
+                    break
+            else:
+                ids.append(self.stoi.get(text[i], 1))
+                i += 1
+        return ids
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return "".join(self.itos[i] for i in ids if i >= 2)
+
+    def token_text(self, token_id: int) -> str:
+        return self.itos[token_id]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "phrase", "phrases": self.phrases, "chars": self.chars}
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> PhraseTokenizer:
+        if doc.get("kind") != "phrase":
+            raise AssetError(f"tokenizer kind {doc.get('kind')!r} is not 'phrase'")
+        return cls(list(doc["phrases"]), str(doc["chars"]))
+
+
+def render_chat(messages: Sequence[Message], *, add_generation_prompt: bool = True,
+                continue_final_message: bool = False) -> str:
+    """The pair's chat template, as :class:`~tenfold.llm.TinyGPTBackend` renders it with
+    ``generation_prompt=GENERATION_PROMPT`` (a test checks they agree)."""
+    turns = list(messages)
+    last = len(turns) - 1
+    parts = [f"<|{t['role']}|>\n{t['content']}" + ("" if continue_final_message and i == last else "\n")
+             for i, t in enumerate(turns)]
+    if add_generation_prompt and not continue_final_message:
+        parts.append(GENERATION_PROMPT)
+    return "".join(parts)
+
+
+# -- training data -------------------------------------------------------------------------------
+Example = tuple[list[int], list[float]]
+"""Token ids and a per-token loss weight (the weight of predicting token ``i`` from ``< i``)."""
+
+
+def trace_example(problem: ArithProblem, tok: PhraseTokenizer) -> Example:
+    """The full solution after the step call's first prompt, ended by ``<eos>``; loss on the solution."""
+    messages, flags = step_messages(math_prompt(problem.text), [])
+    prompt = tok.encode(render_chat(messages, **flags))
+    body = [*tok.encode(problem.solution), tok.eos_id]
+    return prompt + body, [0.0] * len(prompt) + [1.0] * len(body)
+
+
+def corrupt_step(problem: ArithProblem, i: int, rng: random.Random) -> str:
+    """A wrong version of reference step ``i``: result off by 1–9, wrong operand, or wrong operator."""
+    vals = problem.values
+    if i == len(problem.ops):  # the answer step: a wrong boxed value
+        wrong = vals[-1] + rng.choice([-1, 1]) * rng.randint(1, 9)
+        return f"The answer is \\boxed{{{wrong}}}."
+    op = problem.ops[i]
+    kind = rng.randrange(3)
+    if kind == 0:
+        wrong_op = op
+        result = op.apply(vals[i]) + rng.choice([-1, 1]) * rng.randint(1, 9)
+    elif kind == 1:
+        operand = op.operand + rng.choice([-1, 1]) * rng.randint(1, 9)
+        operand = operand if operand >= 1 and operand != op.operand else op.operand + rng.randint(1, 9)
+        wrong_op = Operation(op.op, operand)
+        result = wrong_op.apply(vals[i])
+    else:
+        wrong_op = Operation(rng.choice([o for o in "+-*" if o != op.op]), op.operand)
+        result = wrong_op.apply(vals[i])
+    verb = wrong_op.verb
+    return f"{verb[0].upper()}{verb[1:]} {wrong_op.operand}: {vals[i]} {wrong_op.op} {wrong_op.operand} = {result}."
+
+
+def judge_example(problem: ArithProblem, i: int, draft: str, digit: int, tok: PhraseTokenizer) -> Example:
+    """The §2.2 judge conversation for ``draft`` at step ``i``, then ``digit``.
+
+    Loss on the score digit, and on the reference steps before the draft (they are correct
+    reasoning, so the conversation also trains step writing); never on the draft itself.
+    """
+    steps = problem.steps[:i]
+    prompt = math_prompt(problem.text)
+    head = render_chat([{"role": "user", "content": prompt}], add_generation_prompt=True)
+    head_ids = tok.encode(head)
+    steps_ids = tok.encode("".join(s + SEP for s in steps))
+    text = render_chat(judge_messages(prompt, steps, draft), add_generation_prompt=False,
+                       continue_final_message=True)
+    ids = tok.encode(text)
+    if ids[: len(head_ids) + len(steps_ids)] != head_ids + steps_ids:  # prefix-stable by construction
+        raise AssertionError("judge example tokens do not extend the step prompt's tokens")
+    weights = [0.0] * len(head_ids) + [1.0] * len(steps_ids) + [0.0] * (len(ids) - len(head_ids) - len(steps_ids))
+    return ids + tok.encode(str(digit)), [*weights, 1.0]
+
+
+# -- configuration -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PairTrainConfig(Config):
+    """How ``train_pair`` builds the pair. Defaults produce the shipped ``arith-v1``."""
+
+    seed: int = 0
+    """Seeds problems, corruptions, initialisation and batches."""
+    small: GPTConfig = field(default_factory=lambda: GPTConfig(vocab_size=1, block_size=256, n_layer=2,
+                                                               n_head=4, n_embd=128))
+    """The drafter's shape (``vocab_size`` is set from the tokenizer)."""
+    base: GPTConfig = field(default_factory=lambda: GPTConfig(vocab_size=1, block_size=256, n_layer=6,
+                                                              n_head=6, n_embd=192))
+    """The base model's shape (``vocab_size`` is set from the tokenizer)."""
+    train_problems: int = 60_000
+    """Training problems (seeded); held-out problems exclude them by text hash."""
+    small_max_steps: int = 2500
+    """Most optimizer steps of the drafter."""
+    small_eval_every: int = 100
+    """Evaluate the drafter's held-out step error this often (steps)..."""
+    small_first_eval: int = 500
+    """...from this step on (before it, every step is still wrong)."""
+    small_error_band: tuple[float, float] = (0.10, 0.30)
+    """Stop the drafter at the first evaluation whose held-out step error is in this band."""
+    small_batch: int = 32
+    small_lr: float = 3e-3
+    small_refine_steps: int = 0
+    """Most extra drafter steps after the base is trained (stage 2), until its error is in the band."""
+    small_refine_lr: float = 1e-3
+    base_refine_steps: int = 0
+    """Extra base steps in stage 2 (fresh optimizer, same data mix)."""
+    base_refine_lr: float = 1.5e-3
+    base_steps: int = 1000
+    """Optimizer steps of the base model."""
+    base_batch_traces: int = 12
+    """Solution traces per base batch."""
+    base_batch_judge: int = 12
+    """Judge conversations per base batch."""
+    base_lr: float = 2e-3
+    onpolicy_problems: int = 400
+    """Training problems whose steps the trained drafter writes (sampled) to add to the judge data."""
+    onpolicy_share: float = 0.35
+    """Share of judge examples that use the drafter's own drafts."""
+    eval_problems: int = 100
+    """Held-out problems for the manifest's metrics."""
+    threads: int = 1
+    """torch threads while training."""
+
+    def __post_init__(self) -> None:
+        for name in ("train_problems", "small_max_steps", "small_eval_every", "small_first_eval", "small_batch",
+                     "small_refine_lr", "small_lr", "base_lr", "base_steps",
+                     "eval_problems", "threads"):
+            check_positive(name, getattr(self, name))
+        check_range("base_batch_traces", self.base_batch_traces, lo=0)
+        check_range("base_batch_judge", self.base_batch_judge, lo=0)
+        check_range("onpolicy_problems", self.onpolicy_problems, lo=0)
+        check_range("small_refine_steps", self.small_refine_steps, lo=0)
+        check_range("base_refine_steps", self.base_refine_steps, lo=0)
+        check_range("onpolicy_share", self.onpolicy_share, lo=0.0, hi=1.0)
+        lo, hi = self.small_error_band
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise ConfigError("small_error_band", self.small_error_band, "must be (lo, hi) with 0 <= lo <= hi <= 1")
+
+
+# -- training loop -------------------------------------------------------------------------------
+def _batch(examples: Sequence[Example]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    n = max(len(ids) for ids, _ in examples)
+    x = torch.zeros(len(examples), n, dtype=torch.long)  # (B, T), padded with <eos> = 0
+    w = torch.zeros(len(examples), n)  # (B, T)
+    for r, (ids, wt) in enumerate(examples):
+        x[r, : len(ids)] = torch.tensor(ids)
+        w[r, : len(wt)] = torch.tensor(wt)
+    return x[:, :-1], x[:, 1:], w[:, 1:]  # inputs, targets, target weights: (B, T-1) each
+
+
+def _lr(step: int, total: int, peak: float) -> float:
+    warm = max(1, total // 20)
+    if step < warm:
+        return peak * (step + 1) / warm
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm))))
+
+
+def train_steps(model: TinyGPT, make_batch: Callable[[int], Sequence[Example]], steps: int, lr: float,
+                *, total: int | None = None, start: int = 0,
+                opt: torch.optim.Optimizer | None = None) -> tuple[list[float], torch.optim.Optimizer]:
+    """``steps`` AdamW steps on ``make_batch(step)``; weighted next-token loss. Returns losses, optimizer."""
+    opt = opt or torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
+    total = total or steps
+    model.train()
+    losses: list[float] = []
+    for step in range(start, start + steps):
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, total, lr)
+        x, y, w = _batch(make_batch(step))
+        logits, _ = model(x)  # (B, T, V)
+        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none")  # (B*T,)
+        loss = (ce * w.reshape(-1)).sum() / w.sum().clamp(min=1.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(float(loss.detach()))
+    model.eval()
+    return losses, opt
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+def step_accuracy(backend: TinyGPTBackend, problems: Sequence[ArithProblem], *, max_tokens: int = 48,
+                  temperature: float = 0.0, seed: int = 0) -> tuple[float, list[tuple[ArithProblem, int, str]]]:
+    """Share of reference steps the model writes exactly, given the reference steps before them.
+
+    Returns the accuracy and every ``(problem, step index, written text)``.
+    """
+    written: list[tuple[ArithProblem, int, str]] = []
+    ok = 0
+    for n, p in enumerate(problems):
+        prompt = math_prompt(p.text)
+        ref = p.steps
+        for i in range(len(ref)):
+            messages, flags = step_messages(prompt, ref[:i])
+            params = SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=0.95,
+                                    seed=seed * 1_000_003 + 64 * n + i, stop=(SEP,))
+            text = backend.chat(messages, params, **flags).text
+            written.append((p, i, text))
+            ok += text == ref[i]
+    return ok / max(1, len(written)), written
+
+
+def _auroc(pos: Sequence[float], neg: Sequence[float]) -> float | None:
+    """P(score of a correct draft > score of a wrong one), ties counting one half; None if a side is empty."""
+    if not pos or not neg:
+        return None
+    wins = sum((a > b) + 0.5 * (a == b) for a in pos for b in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def judge_scores(base: TinyGPTBackend, items: Sequence[tuple[ArithProblem, int, str]]) -> list[tuple[float, float]]:
+    """(greedy, average) judge scores of each ``(problem, step index, draft)`` (spec §2.2)."""
+    from .loop import score_tokens
+
+    out: list[tuple[float, float]] = []
+    for p, i, draft in items:
+        top = base.next_token(judge_messages(math_prompt(p.text), p.steps[:i], draft), k=10,
+                              add_generation_prompt=False, continue_final_message=True).top
+        out.append((score_tokens(top, "greedy"), score_tokens(top, "average")))
+    return out
+
+
+def _problem_accuracy(backend: TinyGPTBackend, problems: Sequence[ArithProblem]) -> float:
+    from .config import SpecReasonConfig
+    from .grader import grade
+    from .loop import vanilla
+
+    cfg = SpecReasonConfig(temperature=0.0, token_budget=256, step_max_tokens=48)
+    return sum(grade(vanilla(backend, p.text, config=cfg).answer, str(p.answer), "int")
+               for p in problems) / max(1, len(problems))
+
+
+# -- the pair ------------------------------------------------------------------------------------
+@dataclass
+class Pair:
+    """The loaded pair: both models, their shared tokenizer and the manifest."""
+
+    small: TinyGPT
+    base: TinyGPT
+    tokenizer: PhraseTokenizer
+    manifest: dict[str, Any]
+
+    def backends(self, *, prefix_cache_entries: int = 8) -> tuple[TinyGPTBackend, TinyGPTBackend]:
+        """(small, base) as LLM backends with the pair's template and prefix KV reuse."""
+        name = self.manifest.get("name", "pair")
+        return (
+            TinyGPTBackend(self.small, self.tokenizer, name=f"{name}:small", prefix_cache_entries=prefix_cache_entries,
+                           generation_prompt=GENERATION_PROMPT),
+            TinyGPTBackend(self.base, self.tokenizer, name=f"{name}:base", prefix_cache_entries=prefix_cache_entries,
+                           generation_prompt=GENERATION_PROMPT),
+        )
+
+
+def train_pair(out_dir: Path, config: PairTrainConfig | None = None, *, name: str = "arith-v1",
+               log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train the pair (deterministic per ``config.seed``), write it to ``out_dir``; return the manifest."""
+    cfg = config or PairTrainConfig()
+    say = log or (lambda _msg: None)
+    torch.set_num_threads(cfg.threads)
+    t0 = time.perf_counter()
+    tok = PhraseTokenizer.default()
+    small_cfg = replace(cfg.small, vocab_size=tok.vocab_size)
+    base_cfg = replace(cfg.base, vocab_size=tok.vocab_size)
+    train = generate(cfg.train_problems, seed=cfg.seed)
+    hashes = {text_hash(p.text) for p in train}
+    evals = list(held_out(cfg.eval_problems, seed=_HELD_OUT_SEED + cfg.seed, exclude=hashes))
+    stop_probe = evals[: max(20, cfg.eval_problems // 2)]
+
+    # 1. The drafter: traces only; stop once its held-out step error is inside the band.
+    small = TinyGPT(small_cfg, seed=cfg.seed)
+    rng_s = random.Random(cfg.seed * 7 + 1)
+
+    def small_batch(_step: int) -> list[Example]:
+        return [trace_example(train[rng_s.randrange(len(train))], tok) for _ in range(cfg.small_batch)]
+
+    opt: torch.optim.Optimizer | None = None
+    small_err, small_steps = 1.0, 0
+    lo, hi = cfg.small_error_band
+    while small_steps < cfg.small_max_steps:
+        losses, opt = train_steps(small, small_batch, cfg.small_eval_every, cfg.small_lr,
+                                  total=cfg.small_max_steps, start=small_steps, opt=opt)
+        small_steps += cfg.small_eval_every
+        if small_steps < cfg.small_first_eval:
+            say(f"small step {small_steps} loss {losses[-1]:.3f}")
+            continue
+        probe = TinyGPTBackend(small, tok, generation_prompt=GENERATION_PROMPT)
+        small_err = 1.0 - step_accuracy(probe, stop_probe)[0]
+        say(f"small step {small_steps} loss {losses[-1]:.3f} held-out step error {small_err:.3f}")
+        if lo <= small_err <= hi:
+            break
+    t_small = time.perf_counter() - t0
+
+    # 2. The drafter's own sampled drafts on training problems, for the judge data.
+    drafter = TinyGPTBackend(small, tok, generation_prompt=GENERATION_PROMPT)
+    onpolicy = step_accuracy(drafter, train[: cfg.onpolicy_problems], temperature=0.6, seed=cfg.seed)[1]
+    say(f"on-policy drafts: {len(onpolicy)}, wrong {sum(t != p.steps[i] for p, i, t in onpolicy)}")
+
+    # 3. The base model: traces and judge conversations.
+    base = TinyGPT(base_cfg, seed=cfg.seed + 1)
+    rng_b = random.Random(cfg.seed * 7 + 2)
+
+    def judge_item() -> Example:
+        if onpolicy and rng_b.random() < cfg.onpolicy_share:
+            p, i, draft = onpolicy[rng_b.randrange(len(onpolicy))]
+        else:
+            p = train[rng_b.randrange(len(train))]
+            i = rng_b.randrange(len(p.steps))
+            draft = p.steps[i] if rng_b.random() < 0.5 else corrupt_step(p, i, rng_b)
+        digit = 9 if draft == p.steps[i] else rng_b.randint(0, 3)
+        return judge_example(p, i, draft, digit, tok)
+
+    def base_batch(_step: int) -> list[Example]:
+        traces = [trace_example(train[rng_b.randrange(len(train))], tok) for _ in range(cfg.base_batch_traces)]
+        return traces + [judge_item() for _ in range(cfg.base_batch_judge)]
+
+    chunk = max(1, cfg.base_steps // 20)
+    opt = None
+    done = 0
+    while done < cfg.base_steps:
+        n = min(chunk, cfg.base_steps - done)
+        losses, opt = train_steps(base, base_batch, n, cfg.base_lr, total=cfg.base_steps, start=done, opt=opt)
+        done += n
+        say(f"base step {done}/{cfg.base_steps} loss {sum(losses) / len(losses):.4f} "
+            f"({time.perf_counter() - t0:.0f}s)")
+    t_train = time.perf_counter() - t0
+
+    interim: dict[str, Any] = {
+        "format": PAIR_FORMAT,
+        "name": name,
+        "seed": cfg.seed,
+        "config": cfg.to_dict(),
+        "models": {"small": small_cfg.to_dict(), "base": base_cfg.to_dict()},
+        "params": {"small": small.num_params(), "base": base.num_params()},
+        "generation_prompt": GENERATION_PROMPT,
+        "train_seconds": {"small": round(t_small, 1), "stage1_total": round(t_train, 1)},
+        "small_stage1": {"steps": small_steps, "held_out_step_error": small_err},
+        "torch": torch.__version__,
+        "threads": cfg.threads,
+    }
+    save_pair(out_dir, small, base, tok, interim)
+    return finish_pair(out_dir, cfg, log=log)
+
+
+def _problems(cfg: PairTrainConfig) -> tuple[list[ArithProblem], list[ArithProblem]]:
+    train = generate(cfg.train_problems, seed=cfg.seed)
+    hashes = {text_hash(p.text) for p in train}
+    return train, list(held_out(cfg.eval_problems, seed=_HELD_OUT_SEED + cfg.seed, exclude=hashes))
+
+
+def refine_small(pair: Pair, cfg: PairTrainConfig, say: Callable[[str], None]) -> tuple[int, float]:
+    """Stage 2a: more drafter steps (fresh optimizer) until its held-out step error is in the band.
+
+    Depends only on the stage-1 files and the seed. Returns (steps taken, last probe error).
+    """
+    train, evals = _problems(cfg)
+    stop_probe = evals[: max(20, cfg.eval_problems // 2)]
+    lo, hi = cfg.small_error_band
+    err = float(pair.manifest.get("small_stage1", {}).get("held_out_step_error", 1.0))
+    rng = random.Random(cfg.seed * 7 + 4)
+
+    def batch(_step: int) -> list[Example]:
+        return [trace_example(train[rng.randrange(len(train))], pair.tokenizer) for _ in range(cfg.small_batch)]
+
+    steps = 0
+    opt: torch.optim.Optimizer | None = None
+    while not lo <= err <= hi and steps < cfg.small_refine_steps:
+        losses, opt = train_steps(pair.small, batch, cfg.small_eval_every, cfg.small_refine_lr,
+                                  total=cfg.small_refine_steps, start=steps, opt=opt)
+        steps += cfg.small_eval_every
+        probe = TinyGPTBackend(pair.small, pair.tokenizer, generation_prompt=GENERATION_PROMPT)
+        err = 1.0 - step_accuracy(probe, stop_probe)[0]
+        say(f"small refine step {steps} loss {losses[-1]:.3f} held-out step error {err:.3f}")
+    return steps, err
+
+
+def refine_base(pair: Pair, cfg: PairTrainConfig, say: Callable[[str], None]) -> int:
+    """Stage 2b: ``base_refine_steps`` more base steps (fresh optimizer, same data mix; the
+    on-policy drafts come from the stage-1 drafter as loaded). Depends only on the stage-1 files."""
+    if cfg.base_refine_steps == 0:
+        return 0
+    train, _ = _problems(cfg)
+    tok = pair.tokenizer
+    drafter = TinyGPTBackend(pair.small, tok, generation_prompt=GENERATION_PROMPT)
+    onpolicy = step_accuracy(drafter, train[cfg.onpolicy_problems: 2 * cfg.onpolicy_problems],
+                             temperature=0.6, seed=cfg.seed + 1)[1]
+    rng = random.Random(cfg.seed * 7 + 5)
+
+    def judge_item() -> Example:
+        if onpolicy and rng.random() < cfg.onpolicy_share:
+            p, i, draft = onpolicy[rng.randrange(len(onpolicy))]
+        else:
+            p = train[rng.randrange(len(train))]
+            i = rng.randrange(len(p.steps))
+            draft = p.steps[i] if rng.random() < 0.5 else corrupt_step(p, i, rng)
+        return judge_example(p, i, draft, 9 if draft == p.steps[i] else rng.randint(0, 3), tok)
+
+    def batch(_step: int) -> list[Example]:
+        traces = [trace_example(train[rng.randrange(len(train))], tok) for _ in range(cfg.base_batch_traces)]
+        return traces + [judge_item() for _ in range(cfg.base_batch_judge)]
+
+    chunk = max(1, cfg.base_refine_steps // 10)
+    done = 0
+    opt: torch.optim.Optimizer | None = None
+    while done < cfg.base_refine_steps:
+        n = min(chunk, cfg.base_refine_steps - done)
+        losses, opt = train_steps(pair.base, batch, n, cfg.base_refine_lr, total=cfg.base_refine_steps,
+                                  start=done, opt=opt)
+        done += n
+        say(f"base refine step {done}/{cfg.base_refine_steps} loss {sum(losses) / len(losses):.4f}")
+    return done
+
+
+def finish_pair(out_dir: Path, config: PairTrainConfig | None = None, *,
+                log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Stage 2 of :func:`train_pair`, from the saved fp16 weights: refine the base model
+    (:func:`refine_base`) and the drafter (:func:`refine_small`), then measure everything on
+    held-out problems and write the final manifest.
+
+    Design choice: stage 1 is capped so that each model gets a share of a fixed CPU budget;
+    stage 2 starts from the saved fp16 files with fresh optimizers, so each refinement depends
+    only on those files and the seed (the two are independent and may run in parallel).
+    """
+    cfg = config or PairTrainConfig()
+    say = log or (lambda _msg: None)
+    torch.set_num_threads(cfg.threads)
+    t0 = time.perf_counter()
+    pair = load_pair_models(out_dir)
+    stage1 = load_pair_models(out_dir)  # the base's on-policy drafts come from the stage-1 drafter
+    base_steps = refine_base(Pair(stage1.small, pair.base, pair.tokenizer, pair.manifest), cfg, say)
+    small_steps, small_err = refine_small(pair, cfg, say)
+    return measure_pair(out_dir, pair, cfg, {"small_refine_steps": small_steps, "base_refine_steps": base_steps,
+                                             "small_final_probe_step_error": small_err},
+                        time.perf_counter() - t0, say)
+
+
+def measure_pair(out_dir: Path, pair: Pair, cfg: PairTrainConfig, extra: dict[str, Any], refine_s: float,
+                 say: Callable[[str], None]) -> dict[str, Any]:
+    """Save ``pair`` as fp16, reload it, measure it on held-out problems, write the final manifest."""
+    save_pair(out_dir, pair.small, pair.base, pair.tokenizer, pair.manifest)
+    t0 = time.perf_counter()
+    pair = load_pair_models(out_dir)  # measure exactly what ships (fp16-rounded)
+    small, base, tok = pair.small, pair.base, pair.tokenizer
+    _, evals = _problems(cfg)
+    small_b = TinyGPTBackend(small, tok, generation_prompt=GENERATION_PROMPT)
+    base_b = TinyGPTBackend(base, tok, generation_prompt=GENERATION_PROMPT)
+    small_acc, small_written = step_accuracy(small_b, evals)
+    base_acc, _ = step_accuracy(base_b, evals)
+    jrng = random.Random(cfg.seed * 7 + 3)
+    synth = [(p, i, p.steps[i]) for p in evals for i in range(len(p.steps))]
+    synth += [(p, i, corrupt_step(p, i, jrng)) for p in evals for i in range(len(p.steps))]
+    s_scores = judge_scores(base_b, synth)
+    s_pos = [s[1] for (p, i, d), s in zip(synth, s_scores, strict=True) if d == p.steps[i]]
+    s_neg = [s[1] for (p, i, d), s in zip(synth, s_scores, strict=True) if d != p.steps[i]]
+    o_scores = judge_scores(base_b, small_written)
+    o_pos = [s for (p, i, d), s in zip(small_written, o_scores, strict=True) if d == p.steps[i]]
+    o_neg = [s for (p, i, d), s in zip(small_written, o_scores, strict=True) if d != p.steps[i]]
+    accept7 = [s[0] >= 7 for s in o_scores]
+    metrics = {
+        "held_out_problems": len(evals),
+        "small_step_accuracy": small_acc,
+        "base_step_accuracy": base_acc,
+        "small_problem_accuracy": _problem_accuracy(small_b, evals),
+        "base_problem_accuracy": _problem_accuracy(base_b, evals),
+        "judge_auroc_synthetic": _auroc(s_pos, s_neg),
+        "judge_auroc_small_drafts": _auroc([s[1] for s in o_pos], [s[1] for s in o_neg]),
+        "judge_accept_rate_at_7_small_drafts": sum(accept7) / max(1, len(accept7)),
+        "judge_false_accept_rate_at_7": sum(s[0] >= 7 for s in o_neg) / max(1, len(o_neg)),
+        "judge_false_reject_rate_at_7": sum(s[0] < 7 for s in o_pos) / max(1, len(o_pos)),
+        **extra,
+    }
+    say("metrics " + json.dumps(metrics))
+    manifest = {k: v for k, v in pair.manifest.items() if k != "files"}
+    manifest["config"] = cfg.to_dict()
+    manifest["metrics"] = metrics
+    manifest["train_seconds"] = {**manifest.get("train_seconds", {}), "stage2_refine": round(refine_s, 1)}
+    manifest["eval_seconds"] = round(time.perf_counter() - t0, 1)
+    save_pair(out_dir, small, base, tok, manifest)
+    return json.loads((Path(out_dir) / "manifest.json").read_text())  # type: ignore[no-any-return]
+
+
+def save_pair(out_dir: Path, small: TinyGPT, base: TinyGPT, tok: PhraseTokenizer, manifest: dict[str, Any]) -> Path:
+    """Write fp16 weights, the tokenizer and ``manifest.json`` (with every file's sha256) atomically."""
+    out = Path(out_dir)
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        for role, model in (("small", small), ("base", base)):
+            state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
+            torch.save(state, tmp / f"{role}.pt")
+        (tmp / "tokenizer.json").write_text(json.dumps(tok.to_dict(), indent=1) + "\n")
+        files = {f: sha256_file(tmp / f) for f in ("small.pt", "base.pt", "tokenizer.json")}
+        doc = {**manifest, "files": files}
+        (tmp / "manifest.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    return out
+
+
+# -- loading -------------------------------------------------------------------------------------
+def pair_dir(name: str = "arith-v1") -> Path:
+    """Directory of a shipped pair (package data under ``tenfold/systems/specreason/weights``)."""
+    from importlib.resources import files
+
+    root = Path(str(files("tenfold.systems.specreason"))) / "weights"
+    path = root / name
+    if not (path / "manifest.json").is_file():
+        known = sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file()) if root.is_dir() else []
+        raise AssetError(f"no shipped specreason pair {name!r} under {root} (known: {', '.join(known) or 'none'}); "
+                         "train one with: tenfold specreason train-pair --seed 0 -o DIR")
+    return path
+
+
+def verify_manifest(path: Path) -> dict[str, Any]:
+    """Read ``manifest.json`` in ``path`` and check every listed file's sha256; AssetError names a mismatch."""
+    path = Path(path)
+    try:
+        manifest: dict[str, Any] = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise AssetError(f"{path / 'manifest.json'} is missing or unreadable: {exc}") from exc
+    if manifest.get("format") != PAIR_FORMAT:
+        raise AssetError(f"{path / 'manifest.json'} has format {manifest.get('format')!r}, not {PAIR_FORMAT!r}")
+    for fname, want in manifest.get("files", {}).items():
+        f = path / fname
+        if not f.is_file():
+            raise AssetError(f"{f} is listed in the manifest but missing")
+        got = sha256_file(f)
+        if got != want:
+            raise AssetError(f"{f} has sha256 {got}, but the manifest expects {want}; "
+                             "the weights are corrupt or were replaced")
+    return manifest
+
+
+def load_pair_models(name_or_path: str | Path = "arith-v1") -> Pair:
+    """Load a shipped pair by name, or a directory written by :func:`train_pair`, after checking hashes."""
+    path = Path(name_or_path)
+    if not (path / "manifest.json").is_file():
+        path = pair_dir(str(name_or_path))
+    manifest = verify_manifest(path)
+    tok = PhraseTokenizer.from_dict(json.loads((path / "tokenizer.json").read_text()))
+    models: dict[str, TinyGPT] = {}
+    for role in ("small", "base"):
+        model = TinyGPT(GPTConfig.from_dict(manifest["models"][role]))
+        state = torch.load(path / f"{role}.pt", weights_only=True)
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+        model.eval()
+        models[role] = model
+    return Pair(models["small"], models["base"], tok, manifest)
+
+
+def load_pair(name: str | Path = "arith-v1") -> tuple[TinyGPTBackend, TinyGPTBackend]:
+    """(small, base) backends of a shipped pair (spec §3 ``load_pair``)."""
+    return load_pair_models(name).backends()

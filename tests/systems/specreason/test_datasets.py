@@ -1,0 +1,60 @@
+"""Local dataset loaders with the HF column names; a missing column raises DatasetError."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tenfold.errors import TenfoldError, UnknownNameError
+from tenfold.systems.specreason.datasets import load_aime, load_dataset, load_gpqa, load_math500, read_rows
+from tenfold.systems.specreason.errors import DatasetError
+
+
+def _jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_aime_and_math500(tmp_path: Path) -> None:
+    aime = _jsonl(tmp_path / "aime.jsonl", [{"ID": "2024-I-1", "Problem": "p1", "Answer": 204, "Solution": "s"}])
+    assert load_aime(aime)[0] == load_dataset("aime", aime)[0]
+    item = load_aime(aime)[0]
+    assert (item.id, item.problem, item.gold, item.kind) == ("2024-I-1", "p1", "204", "int")
+    rows = [{"problem": f"q{i}", "answer": "\\frac{1}{2}", "unique_id": f"u{i}"} for i in range(150)]
+    m = load_math500(_jsonl(tmp_path / "math.jsonl", rows))
+    assert len(m) == 100 and m[3].problem == "q3" and m[3].kind == "math" and m[3].id == "u3"
+
+
+def test_gpqa_options_are_shuffled_by_seed(tmp_path: Path) -> None:
+    rows = [{"Question": f"q{i}", "Correct Answer": "right", "Incorrect Answer 1": "w1",
+             "Incorrect Answer 2": "w2", "Incorrect Answer 3": "w3"} for i in range(40)]
+    path = _jsonl(tmp_path / "gpqa.jsonl", rows)
+    items = load_gpqa(path, seed=0)
+    assert all(it.options is not None and it.options[it.gold] == "right" for it in items)
+    assert len({it.gold for it in items}) == 4  # not "always A"
+    assert [it.gold for it in items] == [it.gold for it in load_gpqa(path, seed=0)]
+    assert {it.gold for it in load_gpqa(path, artifact_compat=True)} == {"A"}
+
+
+def test_missing_column_names_file_and_column(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path / "bad.jsonl", [{"question": "q", "solution": "s"}])
+    with pytest.raises(DatasetError, match=r"bad\.jsonl: missing column 'problem'.*columns \['question', 'solution'\]"):
+        load_math500(path)
+    with pytest.raises(DatasetError, match="missing column 'Correct Answer'"):
+        load_gpqa(_jsonl(tmp_path / "g.jsonl", [{"Question": "q"}]))
+    with pytest.raises(DatasetError, match="does not exist"):
+        read_rows(tmp_path / "none.jsonl")
+    with pytest.raises(UnknownNameError, match="aime"):
+        load_dataset("gsm8k", path)
+    assert issubclass(DatasetError, TenfoldError) and issubclass(DatasetError, ValueError)
+
+
+def test_parquet(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "aime.parquet"
+    pq.write_table(pa.table({"id": [60, 61], "problem": ["a", "b"], "answer": ["1", "2"]}), path)
+    assert [(i.id, i.problem, i.gold) for i in load_aime(path)] == [("60", "a", "1"), ("61", "b", "2")]
