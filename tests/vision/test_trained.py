@@ -94,3 +94,25 @@ def test_corrupt_cache_names_its_path(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_config_hash_changes_with_any_field() -> None:
     assert DetectorTrainConfig().key() == DetectorTrainConfig().key()
     assert DetectorTrainConfig().key() != DetectorTrainConfig(seed=1).key()
+
+
+def test_fit_detector_learns_given_boxes_and_heads_only_freezes_the_backbone() -> None:
+    """fit_detector trains on arbitrary labels (a teacher's boxes); heads_only touches only the heads."""
+    from tenfold.vision import Box, fit_detector
+
+    cfg = DetectorTrainConfig(width=64, height=36, channels=(8, 8, 16, 16), epochs=60, batch=4, lr=1e-2)
+    images, boxes = [], []
+    for i in range(8):
+        im = np.zeros((36, 64, 3), np.uint8)
+        x = 8 + 5 * i
+        im[10:26, x : x + 8] = 255
+        images.append(im)
+        boxes.append([Box(x, 10, x + 8, 26, "car")])
+    student = fit_detector(cfg, images, boxes, seed=0)
+    found = student.detect_batch(images, score_threshold=0.2)
+    assert sum(any(b.label == "car" and iou(b, t[0]) > 0.3 for b in f) for f, t in zip(found, boxes, strict=True)) >= 6
+    tuned = fit_detector(cfg, images, boxes, init=student, heads_only=True, epochs=2, lr=1e-3, one_cycle=False)
+    before, after = student.model.state_dict(), tuned.model.state_dict()
+    changed = {k for k in before if not np.array_equal(before[k].numpy(), after[k].numpy())}
+    assert changed and all(k.startswith(("heat.", "reg.")) for k in changed)
+    assert all(p.requires_grad for p in tuned.model.parameters())

@@ -39,7 +39,15 @@ from .ptz import PTZRenderer, grid
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DetectorTrainConfig", "SmallDetector", "evaluate_detector", "render_dataset", "train_detector"]
+__all__ = [
+    "DetectorTrainConfig",
+    "SmallDetector",
+    "evaluate_detector",
+    "fit_detector",
+    "load_detector_weights",
+    "render_dataset",
+    "train_detector",
+]
 
 TRAINER_VERSION = "3"
 
@@ -298,6 +306,91 @@ def _fit(cfg: DetectorTrainConfig, progress: Callable[[str], None] | None) -> to
     return model.eval()
 
 
+def fit_detector(config: DetectorTrainConfig, images: Sequence[Image], boxes: Sequence[Sequence[Box]], *,
+                 init: SmallDetector | None = None, heads_only: bool = False, epochs: int | None = None,
+                 lr: float | None = None, batch: int | None = None, one_cycle: bool = True,
+                 seed: int | None = None, threads: int = 1) -> SmallDetector:
+    """Train on the given images and boxes (any labels: truth, or another model's detections).
+
+    Knowledge distillation and continual fine-tuning need this: a student fitted to a
+    teacher's boxes rather than to renderer truth. Images of another size are resized to the
+    config's and their boxes scaled. ``init`` starts from a copy of that detector's weights
+    (never modified); ``heads_only`` freezes everything except the heatmap and box heads.
+    ``epochs``, ``lr`` and ``batch`` default to the config's; ``one_cycle=False`` keeps the
+    learning rate constant (AdamW either way). Deterministic for a given ``seed``.
+    """
+    import copy
+
+    import cv2
+    import torch
+
+    if len(images) != len(boxes) or not images:
+        raise ConfigError("boxes", len(boxes), f"must be non-empty and match the {len(images)} images")
+    cfg = config
+    n_epochs = cfg.epochs if epochs is None else epochs
+    n_batch = cfg.batch if batch is None else batch
+    rate = cfg.lr if lr is None else lr
+    check_range("epochs", n_epochs, 1)
+    check_range("batch", n_batch, 1)
+    check_positive("lr", rate)
+    run_seed = cfg.seed if seed is None else seed
+    xs: list[Image] = []
+    ys: list[list[Box]] = []
+    for raw, bs in zip(images, boxes, strict=True):
+        im = check_image(np.asarray(raw))
+        h, w = im.shape[:2]
+        if (w, h) != (cfg.width, cfg.height):
+            im = np.asarray(cv2.resize(im, (cfg.width, cfg.height), interpolation=cv2.INTER_AREA), dtype=np.uint8)
+        xs.append(im)
+        ys.append([b.scaled(cfg.width / w, cfg.height / h) for b in bs])
+    oh, ow = _out_size(_out_size(cfg.height)), _out_size(_out_size(cfg.width))
+    targets = [_targets(b, cfg, oh, ow) for b in ys]
+    x = torch.from_numpy(np.stack([im.transpose(2, 0, 1) for im in xs]).astype(np.float32) / 255.0)
+    heat = torch.from_numpy(np.stack([t[0] for t in targets]))
+    reg = torch.from_numpy(np.stack([t[1] for t in targets]))
+    mask = torch.from_numpy(np.stack([t[2] for t in targets]))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(run_seed)
+            model = copy.deepcopy(init.model) if init is not None else _net(cfg)
+            if heads_only:
+                for name, p in model.named_parameters():
+                    p.requires_grad_(name.startswith(("heat.", "reg.")))
+            params = [p for p in model.parameters() if p.requires_grad]
+            opt = torch.optim.AdamW(params, lr=rate, weight_decay=1e-4)
+            steps = n_epochs * ((len(xs) + n_batch - 1) // n_batch)
+            sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=rate, total_steps=steps, pct_start=0.15)
+                     if one_cycle else None)
+            gen = torch.Generator().manual_seed(run_seed)
+            k = len(cfg.classes)
+            # NOTE: with a frozen backbone, batch-norm statistics stay frozen too (eval mode).
+            if heads_only:
+                model.eval()
+            else:
+                model.train()
+            for _ in range(n_epochs):
+                order = torch.randperm(len(xs), generator=gen)
+                for start in range(0, len(xs), n_batch):
+                    bi = order[start : start + n_batch]
+                    out = model(x[bi])  # (B, K + 4, oh, ow)
+                    m = mask[bi].unsqueeze(1)  # (B, 1, oh, ow)
+                    l_reg = ((out[:, k:] - reg[bi]).abs() * m).sum() / m.sum().clamp(min=1.0)
+                    loss = _focal(out[:, :k], heat[bi]) + l_reg
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    if sched is not None:
+                        sched.step()
+            for p in model.parameters():
+                p.requires_grad_(True)
+    finally:
+        torch.set_num_threads(previous)
+    threshold = init.score_threshold if init is not None else 0.3
+    return SmallDetector(cfg, model.eval(), score_threshold=threshold)
+
+
 def train_detector(config: DetectorTrainConfig | None = None, *, cache: bool = True,
                    progress: Callable[[str], None] | None = None, threads: int = 1) -> SmallDetector:
     """Train (or load from the cache) the small detector described by ``config``."""
@@ -317,6 +410,14 @@ def train_detector(config: DetectorTrainConfig | None = None, *, cache: bool = T
         with atomic_path(path) as tmp:
             torch.save({"config": cfg.to_dict(), "state": model.state_dict()}, tmp)
     return SmallDetector(cfg, model)
+
+
+def load_detector_weights(config: DetectorTrainConfig, path: Path) -> SmallDetector:
+    """A detector from a ``{"config", "state"}`` file as :func:`train_detector` writes it.
+
+    A file that fails to load raises AssetError naming it (no silent retraining).
+    """
+    return SmallDetector(config, _load(config, path))
 
 
 def _load(cfg: DetectorTrainConfig, path: Path) -> torch.nn.Module:
