@@ -49,22 +49,23 @@ from tenfold.net.link import Delivery, LinkConfig, LinkResult
 from tenfold.net.netns import NetnsError, Testbed
 from tenfold.net.trace import Trace
 
-__all__ = ["RelayLink", "RelaySession", "run_relay"]
+__all__ = ["SO_TIMESTAMPNS", "RelayLink", "RelaySession", "recv_timestamped", "run_relay"]
 
-_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+SO_TIMESTAMPNS: int = getattr(socket, "SO_TIMESTAMPNS", 35)
+"""The socket option that makes the kernel stamp each received datagram (Linux value 35)."""
 _PROBE = struct.Struct("!4sIq")  # magic, seq, send time (ns)
 _MAGIC = b"TFRL"
 _SPIN_S = 0.0005
 
 
-def _recv(sock: socket.socket) -> tuple[bytes, int] | None:
+def recv_timestamped(sock: socket.socket) -> tuple[bytes, int] | None:
     """One datagram and its kernel receive time (ns), or None when nothing is waiting."""
     try:
         data, anc, _flags, _addr = sock.recvmsg(65535, 256, socket.MSG_DONTWAIT)
     except BlockingIOError:
         return None
     for level, kind, value in anc:
-        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= 16:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
             sec, nsec = struct.unpack("@qq", value[:16])
             return data, sec * 1_000_000_000 + nsec
     return data, time.time_ns()
@@ -117,12 +118,12 @@ def run_relay(job: dict[str, Any], origin_ns: int, sock_in: socket.socket, sock_
         wake = min(opp_s(k) if queue else end, line[0][0] if line else end, back[0][0] if back else end, end)
         readable, _, _ = select.select(watched, [], [], max(0.0, wake - now))
         while sock_back is not None and sock_back in readable:
-            got = _recv(sock_back)
+            got = recv_timestamped(sock_back)
             if got is None:
                 break
             back.append((got[1] / 1e9 + delay, got[0]))
         while sock_in in readable:
-            got = _recv(sock_in)
+            got = recv_timestamped(sock_in)
             if got is None:
                 break
             data, arrival_ns = got
@@ -175,13 +176,13 @@ def _main() -> int:
     job = json.loads(sys.stdin.readline())
     sock_in = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock_in.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-    sock_in.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    sock_in.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     sock_in.bind((job["listen"][0], int(job["listen"][1])))
     sock_out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock_back = None
     if "back_listen" in job:
         sock_back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock_back.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        sock_back.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock_back.bind((job["back_listen"][0], int(job["back_listen"][1])))
     print("ready", flush=True)
     origin_ns = int(sys.stdin.readline())
@@ -281,7 +282,7 @@ class RelayLink:
         arrived: dict[int, float] = {}
         with self.session(duration_s) as run:
             rx = run.bed.udp_socket(run.receiver_ns, run.receiver)
-            rx.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            rx.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             tx = run.bed.udp_socket(run.sender_ns, (run.sender_back[0], 0))
             origin = run.origin_ns / 1e9
             for i in sorted(range(len(sends)), key=lambda i: sends[i][0]):
@@ -316,7 +317,7 @@ class RelayLink:
 
     def _drain(self, rx: socket.socket, arrived: dict[int, float], origin_ns: int) -> None:
         while True:
-            got = _recv(rx)
+            got = recv_timestamped(rx)
             if got is None:
                 return
             data, ts_ns = got

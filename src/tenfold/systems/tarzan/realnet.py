@@ -38,7 +38,6 @@ from __future__ import annotations
 import math
 import select
 import socket
-import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -51,7 +50,7 @@ from tenfold.core.config import check_positive, check_range
 from tenfold.errors import ConfigError, DecodeError
 from tenfold.net.link import LinkConfig
 from tenfold.net.playout import FreezeDetector
-from tenfold.net.relay import RelayLink, RelaySession
+from tenfold.net.relay import SO_TIMESTAMPNS, RelayLink, RelaySession, recv_timestamped
 from tenfold.net.rtcp import Pli, ReceiverReport, ReportBlock, RtcpPacket, TransportCC, decode_compound, encode_compound
 from tenfold.net.rtp import RtpPacket, pack_transport_seq, unpack_transport_seq
 from tenfold.net.trace import Trace
@@ -72,7 +71,6 @@ __all__ = ["RealnetConfig", "RealnetResult", "run_realnet", "widen_vp8_bounds"]
 
 _TCC_EXT = 5
 _UDP_IP_BYTES = 28
-_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _VIDEO_CLOCK = 90_000
 _SENDER_SSRC, _RECEIVER_SSRC = 1, 2
 
@@ -151,19 +149,6 @@ class RealnetResult:
                 "relay": {k: v for k, v in self.relay.items() if k != "dropped_tags"}}
 
 
-def _recv(sock: socket.socket) -> tuple[bytes, int] | None:
-    """One datagram and its kernel receive time (ns), or None when nothing is waiting."""
-    try:
-        data, anc, _flags, _addr = sock.recvmsg(65535, 256, socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        return None
-    for level, kind, value in anc:
-        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= 16:
-            sec, nsec = struct.unpack("@qq", value[:16])
-            return data, sec * 1_000_000_000 + nsec
-    return data, time.time_ns()
-
-
 class _Receiver:
     """Receiver side: arrivals, frame assembly, VP8 decoding, feedback every 50 ms."""
 
@@ -218,7 +203,7 @@ class _Receiver:
                 return
             readable, _, _ = select.select([self.sock], [], [], max(0.0, min(next_fb, origin + self.end_s) - now))
             if readable:
-                while (got := _recv(self.sock)) is not None:
+                while (got := recv_timestamped(self.sock)) is not None:
                     self._on_datagram(*got)
             if time.time() >= next_fb:
                 self._feedback(time.time())
@@ -351,7 +336,7 @@ def run_realnet(trace: Trace, controller: RateController, cfg: RealnetConfig | N
 def _call(run: RelaySession, controller: RateController, cfg: RealnetConfig, encoder: Any) -> RealnetResult:
     tx = run.bed.udp_socket(run.sender_ns, run.sender_back)
     rx = run.bed.udp_socket(run.receiver_ns, run.receiver)
-    rx.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    rx.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     origin = run.origin_ns / 1e9
     receiver = _Receiver(rx, run.relay_back, run.origin_ns, cfg.seconds + cfg.rtt_ms / 2000.0 + 0.1)
     thread = threading.Thread(target=receiver.run, name="realnet-receiver", daemon=True)
@@ -441,7 +426,7 @@ def _call(run: RelaySession, controller: RateController, cfg: RealnetConfig, enc
         wake = min(next_frame if frame_index < n_frames else end, next_step, free_at if queue else end, end)
         readable, _, _ = select.select([tx], [], [], max(0.0, wake - now))
         if readable:
-            while (got := _recv(tx)) is not None:
+            while (got := recv_timestamped(tx)) is not None:
                 on_feedback(got[0])
         now = time.time()
         if now >= next_frame and frame_index < n_frames:
