@@ -208,6 +208,24 @@ def judge_example(problem: ArithProblem, i: int, draft: str, digit: int, tok: Ph
     return ids + tok.encode(str(digit)), [*weights, 1.0]
 
 
+def _judge_sampler(train: Sequence[ArithProblem], onpolicy: Sequence[tuple[ArithProblem, int, str]], share: float,
+                   rng: random.Random, tok: PhraseTokenizer) -> Callable[[], Example]:
+    """Judge conversations: with probability ``share`` a drafter's own step (label 9 if it is
+    right, else U{0..3}); otherwise a reference step, correct or corrupted 50/50."""
+
+    def item() -> Example:
+        if onpolicy and rng.random() < share:
+            p, i, draft = onpolicy[rng.randrange(len(onpolicy))]
+        else:
+            p = train[rng.randrange(len(train))]
+            i = rng.randrange(len(p.steps))
+            draft = p.steps[i] if rng.random() < 0.5 else corrupt_step(p, i, rng)
+        digit = 9 if draft == p.steps[i] else rng.randint(0, 3)
+        return judge_example(p, i, draft, digit, tok)
+
+    return item
+
+
 # -- configuration -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PairTrainConfig(Config):
@@ -434,15 +452,7 @@ def train_pair(out_dir: Path, config: PairTrainConfig | None = None, *, name: st
     base = TinyGPT(base_cfg, seed=cfg.seed + 1)
     rng_b = random.Random(cfg.seed * 7 + 2)
 
-    def judge_item() -> Example:
-        if onpolicy and rng_b.random() < cfg.onpolicy_share:
-            p, i, draft = onpolicy[rng_b.randrange(len(onpolicy))]
-        else:
-            p = train[rng_b.randrange(len(train))]
-            i = rng_b.randrange(len(p.steps))
-            draft = p.steps[i] if rng_b.random() < 0.5 else corrupt_step(p, i, rng_b)
-        digit = 9 if draft == p.steps[i] else rng_b.randint(0, 3)
-        return judge_example(p, i, draft, digit, tok)
+    judge_item = _judge_sampler(train, onpolicy, cfg.onpolicy_share, rng_b, tok)
 
     def base_batch(_step: int) -> list[Example]:
         traces = [trace_example(train[rng_b.randrange(len(train))], tok) for _ in range(cfg.base_batch_traces)]
@@ -520,14 +530,7 @@ def refine_base(pair: Pair, cfg: PairTrainConfig, say: Callable[[str], None]) ->
                              temperature=0.6, seed=cfg.seed + 1)[1]
     rng = random.Random(cfg.seed * 7 + 5)
 
-    def judge_item() -> Example:
-        if onpolicy and rng.random() < cfg.onpolicy_share:
-            p, i, draft = onpolicy[rng.randrange(len(onpolicy))]
-        else:
-            p = train[rng.randrange(len(train))]
-            i = rng.randrange(len(p.steps))
-            draft = p.steps[i] if rng.random() < 0.5 else corrupt_step(p, i, rng)
-        return judge_example(p, i, draft, 9 if draft == p.steps[i] else rng.randint(0, 3), tok)
+    judge_item = _judge_sampler(train, onpolicy, cfg.onpolicy_share, rng, tok)
 
     def batch(_step: int) -> list[Example]:
         traces = [trace_example(train[rng.randrange(len(train))], tok) for _ in range(cfg.base_batch_traces)]
