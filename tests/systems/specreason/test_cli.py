@@ -52,3 +52,42 @@ def test_bad_names_and_values(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["specreason", "solve", "x", "--small", "http://127.0.0.1:9/v1", "--base", "smollm2",
                  "--threshold", "11"]) == 2
     assert "config field 'threshold' = 11.0: must be in [0.0, 10.0]" in capsys.readouterr().err
+
+
+def test_serve_puts_the_tiny_base_behind_the_openai_api() -> None:
+    """`tenfold specreason serve` as a real process; the judge call goes through the real client."""
+    import subprocess
+    import sys
+    import time
+
+    from tenfold.llm import OpenAIBackend, free_port
+    from tenfold.systems.specreason.loop import judge_messages
+    from tenfold.systems.specreason.pair import load_pair
+    from tenfold.systems.specreason.prompts import math_prompt
+
+    port = free_port()
+    from pathlib import Path
+
+    tenfold = str(Path(sys.executable).parent / "tenfold")
+    proc = subprocess.Popen([tenfold, "specreason", "serve", "--model", "tiny-base", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        remote = OpenAIBackend(f"http://127.0.0.1:{port}/v1")
+        deadline = time.monotonic() + 60
+        while not remote.health():
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "server exited"
+            assert time.monotonic() < deadline, "server not healthy within 60 s"
+            time.sleep(0.2)
+        prompt = math_prompt("Start with 17. Add 25. What is the result?")
+        messages = judge_messages(prompt, [], "Add 25: 17 + 25 = 42.")
+        flags = {"add_generation_prompt": False, "continue_final_message": True}
+        got = remote.next_token(messages, k=10, **flags)
+        _, base = load_pair()
+        want = base.next_token(messages, k=10, **flags)
+        assert len(got.top) == 10
+        assert [t.token for t in got.top] == [t.token for t in want.top]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stderr:
+            proc.stderr.close()

@@ -1,4 +1,5 @@
-"""``tenfold specreason ...``: solve one problem with step marks, evaluate on a dataset, train the tiny pair."""
+"""``tenfold specreason ...``: solve one problem with step marks, evaluate on a dataset, train the tiny pair,
+serve a model behind an OpenAI-compatible API."""
 
 from __future__ import annotations
 
@@ -130,6 +131,17 @@ def _cmd_train_pair(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from tenfold.llm import serve
+
+    if args.model.startswith(("http://", "https://")):
+        raise UnknownNameError("model to serve", args.model, [n for n in _NAMES if not n.startswith("http")])
+    backend = _backend(args.model, args.pair)
+    print(f"serving {backend.name} on http://{args.host}:{args.port}/v1 (Ctrl-C stops)", file=sys.stderr, flush=True)
+    serve(backend, host=args.host, port=args.port)
+    return 0
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--small", required=True, help="drafter: http://HOST:PORT/v1, smollm2 or tiny-small")
     p.add_argument("--base", required=True, help="judge and fallback: http://HOST:PORT/v1, smollm2 or tiny-base")
@@ -163,6 +175,12 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="PairTrainConfig as TOML/JSON (defaults reproduce arith-v1)")
     p.add_argument("--name", default="arith-v1", help="pair name recorded in the manifest")
     p.set_defaults(func=_cmd_train_pair)
+    p = sub.add_parser("serve", help="serve smollm2 or a tiny-pair model over an OpenAI-compatible API")
+    p.add_argument("--model", required=True, help="smollm2, tiny-small or tiny-base (pair:small, pair:base)")
+    p.add_argument("--pair", default="arith-v1", help="tiny pair for tiny-small/tiny-base: a shipped name or a DIR")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=_cmd_serve)
 
 
 COMMANDS.add("specreason", CommandGroup("specreason", "speculative reasoning: a small drafter, a base-model judge",
