@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 
 from tenfold.errors import ConfigError  # noqa: E402
 from tenfold.llm import CharTokenizer, GPTConfig, SamplingParams, TinyGPT, TinyGPTBackend  # noqa: E402
+from tenfold.systems.specreason.errors import TokenizerMismatchError  # noqa: E402
 from tenfold.systems.specreason.speculative import SpeculativeBackend, _warp  # noqa: E402
 
 ALPHABET = "0123456789+-*=. \n"
@@ -77,8 +78,19 @@ def test_sampled_first_token_follows_the_target_distribution() -> None:
 def test_different_vocabularies_are_refused() -> None:
     target, _, tok = _pair()
     other = TinyGPT(GPTConfig(vocab_size=tok.vocab_size + 1, block_size=64, n_layer=1, n_head=2, n_embd=16))
-    with pytest.raises(ConfigError, match="vocab_size"):
+    with pytest.raises(TokenizerMismatchError, match="vocab_size"):
         SpeculativeBackend(target, other, tok)
+    assert issubclass(TokenizerMismatchError, ConfigError)
+
+
+def test_a_draft_tokenizer_with_other_tokens_is_refused() -> None:
+    target, draft, tok = _pair()
+    alphabet = "".join(tok.itos[2:])
+    other = CharTokenizer(alphabet[:-1] + "\u00e9")  # same size, one character replaced
+    assert other.vocab_size == tok.vocab_size
+    SpeculativeBackend(target, draft, tok, draft_tokenizer=CharTokenizer(alphabet))  # same tokens: accepted
+    with pytest.raises(TokenizerMismatchError, match=r"draft_tokenizer token \d+"):
+        SpeculativeBackend(target, draft, tok, draft_tokenizer=other)
 
 
 def test_specreason_with_speculative_base_equals_plain_base_when_greedy() -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from tenfold.systems.specreason.config import SpecReasonConfig
 from tenfold.systems.specreason.datasets import DatasetItem, load_dataset
-from tenfold.systems.specreason.errors import DatasetError
+from tenfold.systems.specreason.errors import DatasetError, TokenizerMismatchError
 from tenfold.systems.specreason.grader import grade, normalize_answer, shuffle_options
 from tenfold.systems.specreason.loop import Result, SpecReason, Step, extract_boxed, vanilla
 from tenfold.systems.specreason.speculative import SpeculativeBackend
@@ -32,6 +32,7 @@ __all__ = [
     "SpecReasonConfig",
     "SpeculativeBackend",
     "Step",
+    "TokenizerMismatchError",
     "extract_boxed",
     "grade",
     "load_dataset",

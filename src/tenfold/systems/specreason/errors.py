@@ -1,17 +1,23 @@
-"""SpecReason's own error: a user-supplied dataset file without the columns it needs.
+"""SpecReason's own errors.
 
 ::
 
     TenfoldError
-    └── DatasetError(TenfoldError, ValueError)   a dataset file lacks a column or is unreadable
+    ├── DatasetError(TenfoldError, ValueError)   a dataset file lacks a column or is unreadable
+    └── ConfigError
+        └── TokenizerMismatchError               speculative decoding across different tokenizers
 """
 
 from __future__ import annotations
 
-from tenfold.errors import TenfoldError
+from tenfold.errors import ConfigError, TenfoldError
 
-__all__ = ["DatasetError"]
+__all__ = ["DatasetError", "TokenizerMismatchError"]
 
 
 class DatasetError(TenfoldError, ValueError):
     """A dataset file is missing, unreadable, or lacks a column; the message names file and column."""
+
+
+class TokenizerMismatchError(ConfigError):
+    """Draft and target do not share a tokenizer; the message names the first differing token."""

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tenfold.core.config import check_range
-from tenfold.errors import ConfigError
 from tenfold.llm import Generation, LLMBackend, Message, NextToken, SamplingParams, Usage
+from tenfold.systems.specreason.errors import TokenizerMismatchError
 
 if TYPE_CHECKING:
     import torch
@@ -31,13 +31,20 @@ class SpeculativeBackend:
 
     def __init__(self, target: TinyGPT, draft: TinyGPT, tokenizer: Tokenizer, *, k: int = 5,
                  name: str = "speculative", generation_prompt: str = "<|assistant|>\n",
-                 prefix_cache: bool = True) -> None:
+                 prefix_cache: bool = True, draft_tokenizer: Tokenizer | None = None) -> None:
         from tenfold.llm import TinyGPTBackend
 
         check_range("k", k, lo=1)
         if target.cfg.vocab_size != draft.cfg.vocab_size:
-            raise ConfigError("draft.vocab_size", draft.cfg.vocab_size,
-                              f"must equal the target's {target.cfg.vocab_size}: the models must share a tokenizer")
+            raise TokenizerMismatchError(
+                "draft.vocab_size", draft.cfg.vocab_size,
+                f"must equal the target's {target.cfg.vocab_size}: the models must share a tokenizer")
+        if draft_tokenizer is not None:
+            for i in range(target.cfg.vocab_size):
+                if draft_tokenizer.token_text(i) != tokenizer.token_text(i):
+                    raise TokenizerMismatchError(
+                        f"draft_tokenizer token {i}", draft_tokenizer.token_text(i),
+                        f"differs from the target's {tokenizer.token_text(i)!r}: the models must share a tokenizer")
         target.eval()
         draft.eval()
         self.target, self.draft, self.tokenizer, self.k = target, draft, tokenizer, k
