@@ -264,16 +264,33 @@ class SmallDetector:
         return results
 
 
-def _fit(cfg: DetectorTrainConfig, progress: Callable[[str], None] | None) -> torch.nn.Module:
+def _training_tensors(cfg: DetectorTrainConfig, xs: Sequence[Image],
+                      ys: Sequence[Sequence[Box]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Images (N, 3, H, W) in [0, 1] and their CenterNet targets: heatmaps, box regressions, masks."""
     import torch
 
-    xs, ys = render_dataset(cfg, cfg.images, cfg.world_seeds, cfg.seed, skip_empty=cfg.skip_empty)
     oh, ow = _out_size(_out_size(cfg.height)), _out_size(_out_size(cfg.width))
     targets = [_targets(b, cfg, oh, ow) for b in ys]
     x = torch.from_numpy(np.stack([im.transpose(2, 0, 1) for im in xs]).astype(np.float32) / 255.0)
     heat = torch.from_numpy(np.stack([t[0] for t in targets]))
     reg = torch.from_numpy(np.stack([t[1] for t in targets]))
     mask = torch.from_numpy(np.stack([t[2] for t in targets]))
+    return x, heat, reg, mask
+
+
+def _detection_loss(out: torch.Tensor, heat: torch.Tensor, reg: torch.Tensor, mask: torch.Tensor,
+                    k: int) -> torch.Tensor:
+    """Focal loss on the K heatmaps plus L1 on the 4 box channels (summed) at object centres."""
+    m = mask.unsqueeze(1)  # (B, 1, oh, ow)
+    l_reg = ((out[:, k:] - reg).abs() * m).sum() / m.sum().clamp(min=1.0)
+    return _focal(out[:, :k], heat) + l_reg
+
+
+def _fit(cfg: DetectorTrainConfig, progress: Callable[[str], None] | None) -> torch.nn.Module:
+    import torch
+
+    xs, ys = render_dataset(cfg, cfg.images, cfg.world_seeds, cfg.seed, skip_empty=cfg.skip_empty)
+    x, heat, reg, mask = _training_tensors(cfg, xs, ys)
     with torch.random.fork_rng():
         torch.manual_seed(cfg.seed)
         model = _net(cfg)
@@ -291,11 +308,7 @@ def _fit(cfg: DetectorTrainConfig, progress: Callable[[str], None] | None) -> to
                 xb = x[bi]
                 if torch.rand(1, generator=gen).item() < 0.5:  # photometric jitter
                     xb = (xb * (0.8 + 0.4 * torch.rand(1, generator=gen))).clamp(0, 1)
-                out = model(xb)  # (B, K + 4, oh, ow)
-                m = mask[bi].unsqueeze(1)  # (B, 1, oh, ow)
-                l_heat = _focal(out[:, :k], heat[bi])
-                l_reg = ((out[:, k:] - reg[bi]).abs() * m).sum() / m.sum().clamp(min=1.0)  # L1 summed over 4 channels
-                loss = l_heat + l_reg
+                loss = _detection_loss(model(xb), heat[bi], reg[bi], mask[bi], k)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -343,12 +356,7 @@ def fit_detector(config: DetectorTrainConfig, images: Sequence[Image], boxes: Se
             im = np.asarray(cv2.resize(im, (cfg.width, cfg.height), interpolation=cv2.INTER_AREA), dtype=np.uint8)
         xs.append(im)
         ys.append([b.scaled(cfg.width / w, cfg.height / h) for b in bs])
-    oh, ow = _out_size(_out_size(cfg.height)), _out_size(_out_size(cfg.width))
-    targets = [_targets(b, cfg, oh, ow) for b in ys]
-    x = torch.from_numpy(np.stack([im.transpose(2, 0, 1) for im in xs]).astype(np.float32) / 255.0)
-    heat = torch.from_numpy(np.stack([t[0] for t in targets]))
-    reg = torch.from_numpy(np.stack([t[1] for t in targets]))
-    mask = torch.from_numpy(np.stack([t[2] for t in targets]))
+    x, heat, reg, mask = _training_tensors(cfg, xs, ys)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -374,10 +382,7 @@ def fit_detector(config: DetectorTrainConfig, images: Sequence[Image], boxes: Se
                 order = torch.randperm(len(xs), generator=gen)
                 for start in range(0, len(xs), n_batch):
                     bi = order[start : start + n_batch]
-                    out = model(x[bi])  # (B, K + 4, oh, ow)
-                    m = mask[bi].unsqueeze(1)  # (B, 1, oh, ow)
-                    l_reg = ((out[:, k:] - reg[bi]).abs() * m).sum() / m.sum().clamp(min=1.0)
-                    loss = _focal(out[:, :k], heat[bi]) + l_reg
+                    loss = _detection_loss(model(x[bi]), heat[bi], reg[bi], mask[bi], k)
                     opt.zero_grad()
                     loss.backward()
                     opt.step()
