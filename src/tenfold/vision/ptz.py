@@ -34,7 +34,7 @@ from tenfold.errors import ConfigError
 from .frames import Box, Frame, Image, Truth
 from .panorama import KINDS, AgentState, PanoramaWorld
 
-__all__ = ["PANS", "TILTS", "ZOOMS", "Orientation", "PTZRenderer", "PanoramaSource", "grid"]
+__all__ = ["PANS", "TILTS", "ZOOMS", "Orientation", "PTZRenderer", "PanoramaSource", "camera_basis", "grid"]
 
 PANS = tuple(range(0, 360, 30))
 TILTS = (-30, -15, 0, 15, 30)
@@ -74,7 +74,8 @@ def grid() -> list[Orientation]:
     return [Orientation(p, t, z) for p in PANS for t in TILTS for z in ZOOMS]
 
 
-def _basis(pan_deg: float, tilt_deg: float) -> tuple[npt.NDArray[np.float64], ...]:
+def camera_basis(pan_deg: float, tilt_deg: float) -> tuple[npt.NDArray[np.float64], ...]:
+    """The view's forward, right and up unit vectors (y up; pan 0, tilt 0 looks along +z)."""
     th, ph = np.radians(pan_deg), np.radians(tilt_deg)
     fwd = np.array([np.sin(th) * np.cos(ph), np.sin(ph), np.cos(th) * np.cos(ph)])
     right = np.array([np.cos(th), 0.0, -np.sin(th)])
@@ -111,7 +112,7 @@ class PTZRenderer:
         while level < 4 and pano_w / 2 ** (level + 1) / (2 * np.pi) >= f:
             level += 1
         w_l = pano_w / 2**level
-        fwd, right, up = _basis(pan, tilt)
+        fwd, right, up = camera_basis(pan, tilt)
         xs = np.arange(self.width, dtype=np.float64) + 0.5 - self.width / 2
         ys = np.arange(self.height, dtype=np.float64) + 0.5 - self.height / 2
         ray = fwd * f + right * xs[None, :, None] - up * ys[:, None, None]  # (H, W, 3)
@@ -142,7 +143,7 @@ class PTZRenderer:
         n = len(agents)
         if n == 0:
             return np.zeros((0, 4)), np.zeros(0)
-        fwd, right, up = _basis(pan, tilt)
+        fwd, right, up = camera_basis(pan, tilt)
         cam_h = self.world.config.camera_height
         w, length, h = agents.size[:, 0], agents.size[:, 1], agents.size[:, 2]
         hx, hz = np.sin(agents.heading), np.cos(agents.heading)  # along-track unit

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from tenfold.vision.frames import Box
 from tenfold.vision.metrics import iou_matrix
-from tenfold.vision.ptz import FOCAL_FRACTION
+from tenfold.vision.ptz import FOCAL_FRACTION, camera_basis
 from tenfold.vision.tracker import IouTracker
 
 from .orientation import Orientation
@@ -37,10 +37,7 @@ def _rays(
     pan: float, tilt: float, f: float, xs: npt.NDArray[np.float64], ys: npt.NDArray[np.float64]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Azimuth (relative to ``pan``) and elevation in degrees of image offsets (xs, ys)."""
-    th, ph = np.radians(pan), np.radians(tilt)
-    fwd = np.array([np.sin(th) * np.cos(ph), np.sin(ph), np.cos(th) * np.cos(ph)])
-    right = np.array([np.cos(th), 0.0, -np.sin(th)])
-    up = np.array([-np.sin(th) * np.sin(ph), np.cos(ph), -np.cos(th) * np.sin(ph)])
+    fwd, right, up = camera_basis(pan, tilt)
     ray = fwd[None, :] * f + right[None, :] * xs[:, None] - up[None, :] * ys[:, None]  # (P, 3)
     az = np.degrees(np.arctan2(ray[:, 0], ray[:, 2])) - pan
     az = ((az + 180.0) % 360.0) - 180.0
