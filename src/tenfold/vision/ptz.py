@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Self
 
 import numpy as np
 import numpy.typing as npt
@@ -55,11 +56,13 @@ class Orientation:
         check_choice("tilt", self.tilt, TILTS)
         check_choice("zoom", self.zoom, ZOOMS)
 
-    def rotated(self, dpan: int = 0, dtilt: int = 0) -> Orientation:
-        """Move by grid steps of degrees; pan wraps at 360, tilt must stay within +-30."""
-        return Orientation((self.pan + dpan) % 360, self.tilt + dtilt, self.zoom)
+    def rotated(self, dpan: int = 0, dtilt: int = 0) -> Self:
+        """Move by grid steps of degrees; pan wraps at 360, tilt must stay within +-30.
 
-    def neighbours(self) -> list[Orientation]:
+        Subclasses get their own type back (and their own validation)."""
+        return type(self)((self.pan + dpan) % 360, self.tilt + dtilt, self.zoom)
+
+    def neighbours(self) -> list[Self]:
         """The up-to-8 pan/tilt neighbours at the same zoom (pan wraps, tilt does not)."""
         out = []
         for dt in (-15, 0, 15):

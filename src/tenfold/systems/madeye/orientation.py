@@ -42,7 +42,8 @@ class OrientationError(ConfigError):
 
 @dataclass(frozen=True, order=True)
 class Orientation(_VisionOrientation):
-    """A grid orientation with MadEye's grid index, cell and neighbours."""
+    """A grid orientation with MadEye's grid index and cell; ``rotated`` and ``neighbours``
+    (inherited) return MadEye orientations, and an off-grid value raises OrientationError."""
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("pan", self.pan, PANS), ("tilt", self.tilt, TILTS), ("zoom", self.zoom, ZOOMS)):
@@ -58,21 +59,8 @@ class Orientation(_VisionOrientation):
     def cell(self) -> Cell:
         return self.pan, self.tilt
 
-    def rotated(self, dpan: int = 0, dtilt: int = 0) -> Orientation:
-        """Move by degrees; pan wraps at 360, a tilt beyond +-30 raises OrientationError."""
-        return Orientation((self.pan + dpan) % 360, self.tilt + dtilt, self.zoom)
-
     def with_zoom(self, zoom: int) -> Orientation:
         return Orientation(self.pan, self.tilt, zoom)
-
-    def neighbours(self) -> list[Orientation]:  # type: ignore[override]  # list is invariant; same objects
-        """The up-to-8 pan/tilt neighbours at the same zoom (pan wraps, tilt does not)."""
-        out = []
-        for dt in (-TILT_STEP, 0, TILT_STEP):
-            for dp in (-PAN_STEP, 0, PAN_STEP):
-                if (dp or dt) and self.tilt + dt in TILTS:
-                    out.append(self.rotated(dp, dt))
-        return out
 
     def __str__(self) -> str:
         return f"p{self.pan}t{self.tilt}z{self.zoom}"
