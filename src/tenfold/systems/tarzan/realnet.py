@@ -64,8 +64,8 @@ from tenfold.systems.tarzan.features import (
     reward,
     window_at,
 )
-from tenfold.systems.tarzan.gcc import Feedback, Gcc, PacketResult
-from tenfold.systems.tarzan.session import RateController
+from tenfold.systems.tarzan.gcc import Feedback, Gcc
+from tenfold.systems.tarzan.session import RateController, SenderStats
 
 __all__ = ["RealnetConfig", "RealnetResult", "run_realnet", "widen_vp8_bounds"]
 
@@ -350,14 +350,7 @@ def _call(run: RelaySession, controller: RateController, cfg: RealnetConfig, enc
     queue: list[RtpPacket] = []
     free_at = origin
     sent_at: dict[int, tuple[float, int]] = {}
-    step_sent = step_acked = step_reported = step_lost = 0
-    owds: list[float] = []
-    jitter, last_transit, owd_ms = 0.0, None, 0.0
-    rtt_ms: float | None = None
-    min_rtt: float | None = None
-    min_owd: float | None = None
-    last_fb_ms: float | None = None
-    last_loss_step: int | None = None
+    stats = SenderStats()
     force_key = False
     total_bytes = malformed = 0
     prev_action = bps_to_action(target)
@@ -369,8 +362,7 @@ def _call(run: RelaySession, controller: RateController, cfg: RealnetConfig, enc
         return (time.time() - origin) * 1000.0
 
     def on_feedback(data: bytes) -> None:
-        nonlocal step_acked, step_reported, step_lost, jitter, last_transit, rtt_ms, min_rtt, min_owd
-        nonlocal last_fb_ms, force_key, malformed
+        nonlocal force_key, malformed
         try:
             packets = decode_compound(data)
         except DecodeError:
@@ -386,34 +378,10 @@ def _call(run: RelaySession, controller: RateController, cfg: RealnetConfig, enc
         for p in packets:
             if not isinstance(p, TransportCC):
                 continue
-            results: list[PacketResult] = []
-            newest: tuple[float, float] | None = None
-            for s, arrival_us in p.arrivals():
-                if s not in sent_at:
-                    continue
-                send_ms, size = sent_at.pop(s)
-                arrival = None if arrival_us is None else arrival_us / 1000.0
-                results.append(PacketResult(s, send_ms, size, arrival))
-                step_reported += 1
-                if arrival is None:
-                    step_lost += 1
-                    continue
-                owd = arrival - send_ms
-                step_acked += size
-                owds.append(owd)
-                min_owd = owd if min_owd is None else min(min_owd, owd)
-                if last_transit is not None:  # RFC 3550 A.8
-                    jitter += (abs(owd - last_transit) - jitter) / 16.0
-                last_transit = owd
-                if newest is None or arrival >= newest[1]:
-                    newest = (send_ms, arrival)
-            if newest is not None:
-                rtt_ms = t - newest[0] - hold_ms
-                min_rtt = rtt_ms if min_rtt is None else min(min_rtt, rtt_ms)
-            last_fb_ms = t
+            results = stats.on_transport_cc(p, sent_at, t, hold_ms)
             res.feedback_reports += 1
             if results:
-                gcc.on_feedback(Feedback(t, tuple(results), rtt_ms or cfg.rtt_ms))
+                gcc.on_feedback(Feedback(t, tuple(results), stats.rtt_ms or cfg.rtt_ms))
 
     next_frame, next_step = origin, origin + STEP_MS / 1000.0
     end = origin + cfg.seconds
@@ -446,36 +414,22 @@ def _call(run: RelaySession, controller: RateController, cfg: RealnetConfig, enc
             sent_at[tseq & 0xFFFF] = (now_ms(), size)
             tseq += 1
             tx.sendto(data, run.relay_in)
-            step_sent += size
+            stats.sent_bytes += size
             total_bytes += size
             free_at = max(free_at, time.time() - 0.005) + size * 8 / (cfg.pacing_factor * target)
         if time.time() >= next_step and step < n_steps:
             t = (next_step - origin) * 1000.0
-            if step_lost:
-                last_loss_step = step
-            owd_ms = float(np.mean(owds)) if owds else owd_ms
-            loss = step_lost / step_reported if step_reported else 0.0
-            acked = step_acked * 8 / (STEP_MS / 1000.0)
-            tel = StepTelemetry(
-                sent_bps=step_sent * 8 / (STEP_MS / 1000.0), acked_bps=acked, owd_ms=owd_ms, jitter_ms=jitter,
-                rtt_ms=rtt_ms if rtt_ms is not None else 0.0, loss=loss, prev_action=prev_action,
-                min_rtt_ms=min_rtt if min_rtt is not None else 0.0,
-                report_interval_ms=(t - last_fb_ms) if last_fb_ms is not None else 0.0,
-                steps_since_loss=(step - last_loss_step) if last_loss_step is not None else step,
-                queuing_delay_ms=owd_ms - (min_owd if min_owd is not None else owd_ms),
-                trendline_slope=gcc.trendline.slope)
+            tel = stats.close_step(step, t, prev_action, gcc.trendline.slope)
             features.append(feature_vector(tel))
             window = window_at(np.stack(features[-20:]), min(len(features), 20) - 1)
             target = min(max(controller.decide(step, window, gcc, t), MIN_BPS), MAX_BPS)
             res.telemetry.append(tel)
-            res.rewards.append(reward(acked, owd_ms, loss))
+            res.rewards.append(reward(tel.acked_bps, tel.owd_ms, tel.loss))
             res.sent_bps.append(tel.sent_bps)
             res.targets_bps.append(target)
             codec = getattr(encoder, "codec", None)
             res.encoder_bps.append(float(codec.bit_rate) if codec is not None else float(encoder.target_bitrate))
             prev_action = bps_to_action(target)
-            step_sent = step_acked = step_reported = step_lost = 0
-            owds = []
             step += 1
             next_step = origin + (step + 1) * STEP_MS / 1000.0
     thread.join(timeout=cfg.seconds + 10.0)

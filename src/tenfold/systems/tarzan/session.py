@@ -50,7 +50,8 @@ from tenfold.systems.tarzan.features import (
 from tenfold.systems.tarzan.gcc import Feedback, Gcc, PacketResult
 from tenfold.systems.tarzan.telemetry import StepRow
 
-__all__ = ["CallResult", "CallSpec", "GccController", "RateController", "ScheduleController", "run_call"]
+__all__ = ["CallResult", "CallSpec", "GccController", "RateController", "ScheduleController", "SenderStats",
+           "run_call"]
 
 _UDP_IP_BYTES = 28
 _TCC_EXT = 5
@@ -125,8 +126,13 @@ class CallResult:
     malformed_feedback: int = 0
 
 
-class _SenderStats:
-    """What the sender accumulates between two steps, from its own sends and the feedback."""
+class SenderStats:
+    """What a sender accumulates between two steps, from its own sends and the feedback.
+
+    The emulated call (:func:`run_call`) and the real-network call (:mod:`.realnet`) both
+    feed it transport-cc reports and close one 50 ms step at a time into the 12 logged
+    fields, so the two paths compute the features the same way.
+    """
 
     def __init__(self) -> None:
         self.sent_bytes = 0
@@ -143,12 +149,67 @@ class _SenderStats:
         self.last_feedback_ms: float | None = None
         self.last_loss_step: int | None = None
 
-    def reset_step(self) -> None:
+    def on_transport_cc(self, fb: TransportCC, sent_at: dict[int, tuple[float, int]], now_ms: float,
+                        hold_ms: float) -> list[PacketResult]:
+        """Account one transport-cc report (packets leave ``sent_at``); returns GCC's packet results.
+
+        RTT = now − send time of the newest reported arrival − ``hold_ms`` (the receiver's hold,
+        as RTCP's DLSR reports it).
+        """
+        results: list[PacketResult] = []
+        newest: tuple[float, float] | None = None
+        for seq, arrival_us in fb.arrivals():
+            if seq not in sent_at:
+                continue
+            send_ms, size = sent_at.pop(seq)
+            arrival = None if arrival_us is None else arrival_us / 1000.0
+            results.append(PacketResult(seq, send_ms, size, arrival))
+            self.reported += 1
+            if arrival is None:
+                self.lost += 1
+                continue
+            owd = arrival - send_ms
+            self.acked_bytes += size
+            self.owds.append(owd)
+            self.min_owd_ms = owd if self.min_owd_ms is None else min(self.min_owd_ms, owd)
+            if self.last_transit is not None:  # RFC 3550 A.8 interarrival jitter
+                self.jitter_ms += (abs(owd - self.last_transit) - self.jitter_ms) / 16.0
+            self.last_transit = owd
+            if newest is None or arrival >= newest[1]:
+                newest = (send_ms, arrival)
+        if newest is not None:
+            rtt = now_ms - newest[0] - hold_ms
+            self.rtt_ms = rtt
+            self.min_rtt_ms = rtt if self.min_rtt_ms is None else min(self.min_rtt_ms, rtt)
+        self.last_feedback_ms = now_ms
+        return results
+
+    def close_step(self, step: int, now_ms: float, prev_action: float, trendline_slope: float) -> StepTelemetry:
+        """The step's telemetry; the per-step counters start again."""
+        if self.lost:
+            self.last_loss_step = step
+        owd = float(np.mean(self.owds)) if self.owds else self.owd_ms
+        self.owd_ms = owd
+        tel = StepTelemetry(
+            sent_bps=self.sent_bytes * 8 / (STEP_MS / 1000.0),
+            acked_bps=self.acked_bytes * 8 / (STEP_MS / 1000.0),
+            owd_ms=owd,
+            jitter_ms=self.jitter_ms,
+            rtt_ms=self.rtt_ms if self.rtt_ms is not None else 0.0,
+            loss=self.lost / self.reported if self.reported else 0.0,
+            prev_action=prev_action,
+            min_rtt_ms=self.min_rtt_ms if self.min_rtt_ms is not None else 0.0,
+            report_interval_ms=(now_ms - self.last_feedback_ms) if self.last_feedback_ms is not None else 0.0,
+            steps_since_loss=(step - self.last_loss_step) if self.last_loss_step is not None else step,
+            queuing_delay_ms=owd - (self.min_owd_ms if self.min_owd_ms is not None else owd),
+            trendline_slope=trendline_slope,
+        )
         self.sent_bytes = 0
         self.acked_bytes = 0
         self.owds = []
         self.reported = 0
         self.lost = 0
+        return tel
 
 
 def run_call(spec: CallSpec, controller: RateController, emu: EmuConfig | None = None,
@@ -162,7 +223,7 @@ def run_call(spec: CallSpec, controller: RateController, emu: EmuConfig | None =
                        rng=np.random.default_rng(spec.seed))
     packetizer = Packetizer(ssrc=1, transport_cc_id=_TCC_EXT)
     receiver = VideoReceiver()
-    stats = _SenderStats()
+    stats = SenderStats()
     history: OrderedDict[int, RtpPacket] = OrderedDict()
     sent_at: dict[int, tuple[float, int]] = {}  # transport seq -> (send ms, bytes on the wire)
     arrivals: dict[int, float] = {}  # receiver: transport seq -> arrival ms, since the last report
@@ -226,32 +287,7 @@ def run_call(spec: CallSpec, controller: RateController, emu: EmuConfig | None =
                 enc.request_keyframe()
 
     def on_tcc(fb: TransportCC, now_ms: float, hold_ms: float) -> None:
-        results: list[PacketResult] = []
-        newest: tuple[float, float] | None = None
-        for seq, arrival_us in fb.arrivals():
-            if seq not in sent_at:
-                continue
-            send_ms, size = sent_at.pop(seq)
-            arrival = None if arrival_us is None else arrival_us / 1000.0
-            results.append(PacketResult(seq, send_ms, size, arrival))
-            stats.reported += 1
-            if arrival is None:
-                stats.lost += 1
-                continue
-            owd = arrival - send_ms
-            stats.acked_bytes += size
-            stats.owds.append(owd)
-            stats.min_owd_ms = owd if stats.min_owd_ms is None else min(stats.min_owd_ms, owd)
-            if stats.last_transit is not None:  # RFC 3550 A.8 interarrival jitter
-                stats.jitter_ms += (abs(owd - stats.last_transit) - stats.jitter_ms) / 16.0
-            stats.last_transit = owd
-            if newest is None or arrival >= newest[1]:
-                newest = (send_ms, arrival)
-        if newest is not None:
-            rtt = now_ms - newest[0] - hold_ms
-            stats.rtt_ms = rtt
-            stats.min_rtt_ms = rtt if stats.min_rtt_ms is None else min(stats.min_rtt_ms, rtt)
-        stats.last_feedback_ms = now_ms
+        results = stats.on_transport_cc(fb, sent_at, now_ms, hold_ms)
         if results:
             gcc.on_feedback(Feedback(now_ms, tuple(results), stats.rtt_ms or spec.rtt_ms))
 
@@ -303,33 +339,13 @@ def run_call(spec: CallSpec, controller: RateController, emu: EmuConfig | None =
             # Absolute step times: summing 0.05 s would drift past the call's end.
             yield env.timeout(max(0.0, (step + 1) * STEP_MS / 1000.0 - env.now))
             now_ms = env.now * 1000.0
-            if stats.lost:
-                stats.last_loss_step = step
-            owd = float(np.mean(stats.owds)) if stats.owds else stats.owd_ms
-            stats.owd_ms = owd
-            loss = stats.lost / stats.reported if stats.reported else 0.0
-            acked = stats.acked_bytes * 8 / (STEP_MS / 1000.0)
-            tel = StepTelemetry(
-                sent_bps=stats.sent_bytes * 8 / (STEP_MS / 1000.0),
-                acked_bps=acked,
-                owd_ms=owd,
-                jitter_ms=stats.jitter_ms,
-                rtt_ms=stats.rtt_ms if stats.rtt_ms is not None else 0.0,
-                loss=loss,
-                prev_action=prev_action,
-                min_rtt_ms=stats.min_rtt_ms if stats.min_rtt_ms is not None else 0.0,
-                report_interval_ms=(now_ms - stats.last_feedback_ms) if stats.last_feedback_ms is not None else 0.0,
-                steps_since_loss=(step - stats.last_loss_step) if stats.last_loss_step is not None else step,
-                queuing_delay_ms=owd - (stats.min_owd_ms if stats.min_owd_ms is not None else owd),
-                trendline_slope=gcc.trendline.slope,
-            )
-            stats.reset_step()
+            tel = stats.close_step(step, now_ms, prev_action, gcc.trendline.slope)
             features.append(feature_vector(tel))
             window = window_at(np.stack(features), step)
             target = min(max(controller.decide(step, window, gcc, now_ms), 50_000.0), 6_000_000.0)
             action = bps_to_action(target)
             rows.append(StepRow(spec.call_id, spec.chunk, spec.rtt_ms, spec.level_mbps, spec.seed, step, now_ms,
-                                tel, target, action, reward(acked, owd, loss)))
+                                tel, target, action, reward(tel.acked_bps, tel.owd_ms, tel.loss)))
             targets.append(target)
             start_ms = step * STEP_MS
             opportunities.append(len(spec.trace.opportunities(int(start_ms), int(start_ms + STEP_MS))))
