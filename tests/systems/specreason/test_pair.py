@@ -95,6 +95,8 @@ def test_training_examples_weight_the_right_tokens() -> None:
     ids, w = judge_example(p, 1, bad, 2, tok)
     assert tok.decode([i for i, x in zip(ids, w, strict=True) if x]) == p.steps[0] + SEP + "2"
     assert bad not in tok.decode([i for i, x in zip(ids, w, strict=True) if x])
+    ids20, w20 = judge_example(p, 1, bad, 2, tok, digit_weight=20.0)
+    assert ids20 == ids and w20 == [*w[:-1], 20.0] and w[-1] == 1.0
 
 
 def test_corruptions_always_differ_from_the_reference() -> None:
@@ -130,6 +132,8 @@ def test_train_config_validates_and_round_trips() -> None:
         PairTrainConfig(small_error_band=(0.3, 0.1))
     with pytest.raises(ConfigError, match="base_steps"):
         PairTrainConfig(base_steps=0)
+    with pytest.raises(ConfigError, match="refine_threads"):
+        PairTrainConfig(refine_threads=-1)
 
 
 # -- the shipped pair ------------------------------------------------------------------------------

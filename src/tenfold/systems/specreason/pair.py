@@ -8,7 +8,10 @@ generation prompt ends in ``<think>``, reasoning steps separated by ``\\n\\n``, 
 §2.2 judge conversation (:func:`~.loop.judge_messages`) followed by one score digit, ``9``
 for a correct draft and U{0..3} for a corrupted one (result off by 1–9, wrong operand or
 wrong operator; half the judge examples are corrupted), plus drafts the trained small model
-actually wrote, labelled by exact comparison with the reference step.
+actually wrote, labelled by exact comparison with the reference step. Training runs in
+stages (stage 1 from scratch; stage 2 refines the saved files: more base steps, more drafter
+steps until its error is in the band, then a judge-heavy base stage whose score digit's loss
+is weighted up), each deterministic given the files before it and the seed.
 
 The trained weights ship as fp16 package data under ``weights/<name>/`` with
 ``manifest.json`` (configs, seed, sha256 of every file, held-out metrics); :func:`load_pair`
@@ -55,6 +58,7 @@ __all__ = [
     "measure_pair",
     "pair_dir",
     "refine_base",
+    "refine_judge",
     "refine_small",
     "render_chat",
     "step_accuracy",
@@ -188,11 +192,13 @@ def corrupt_step(problem: ArithProblem, i: int, rng: random.Random) -> str:
     return f"{verb[0].upper()}{verb[1:]} {wrong_op.operand}: {vals[i]} {wrong_op.op} {wrong_op.operand} = {result}."
 
 
-def judge_example(problem: ArithProblem, i: int, draft: str, digit: int, tok: PhraseTokenizer) -> Example:
+def judge_example(problem: ArithProblem, i: int, draft: str, digit: int, tok: PhraseTokenizer,
+                  digit_weight: float = 1.0) -> Example:
     """The §2.2 judge conversation for ``draft`` at step ``i``, then ``digit``.
 
-    Loss on the score digit, and on the reference steps before the draft (they are correct
-    reasoning, so the conversation also trains step writing); never on the draft itself.
+    Loss on the score digit (weight ``digit_weight``), and on the reference steps before the
+    draft (they are correct reasoning, so the conversation also trains step writing); never on
+    the draft itself.
     """
     steps = problem.steps[:i]
     prompt = math_prompt(problem.text)
@@ -205,11 +211,11 @@ def judge_example(problem: ArithProblem, i: int, draft: str, digit: int, tok: Ph
     if ids[: len(head_ids) + len(steps_ids)] != head_ids + steps_ids:  # prefix-stable by construction
         raise AssertionError("judge example tokens do not extend the step prompt's tokens")
     weights = [0.0] * len(head_ids) + [1.0] * len(steps_ids) + [0.0] * (len(ids) - len(head_ids) - len(steps_ids))
-    return ids + tok.encode(str(digit)), [*weights, 1.0]
+    return ids + tok.encode(str(digit)), [*weights, digit_weight]
 
 
 def _judge_sampler(train: Sequence[ArithProblem], onpolicy: Sequence[tuple[ArithProblem, int, str]], share: float,
-                   rng: random.Random, tok: PhraseTokenizer) -> Callable[[], Example]:
+                   rng: random.Random, tok: PhraseTokenizer, digit_weight: float = 1.0) -> Callable[[], Example]:
     """Judge conversations: with probability ``share`` a drafter's own step (label 9 if it is
     right, else U{0..3}); otherwise a reference step, correct or corrupted 50/50."""
 
@@ -221,7 +227,7 @@ def _judge_sampler(train: Sequence[ArithProblem], onpolicy: Sequence[tuple[Arith
             i = rng.randrange(len(p.steps))
             draft = p.steps[i] if rng.random() < 0.5 else corrupt_step(p, i, rng)
         digit = 9 if draft == p.steps[i] else rng.randint(0, 3)
-        return judge_example(p, i, draft, digit, tok)
+        return judge_example(p, i, draft, digit, tok, digit_weight)
 
     return item
 
@@ -251,10 +257,10 @@ class PairTrainConfig(Config):
     """Stop the drafter at the first evaluation whose held-out step error is in this band."""
     small_batch: int = 32
     small_lr: float = 3e-3
-    small_refine_steps: int = 0
+    small_refine_steps: int = 2000
     """Most extra drafter steps after the base is trained (stage 2), until its error is in the band."""
     small_refine_lr: float = 1e-3
-    base_refine_steps: int = 0
+    base_refine_steps: int = 5000
     """Extra base steps in stage 2 (fresh optimizer, same data mix)."""
     base_refine_lr: float = 1.5e-3
     base_steps: int = 1000
@@ -264,6 +270,19 @@ class PairTrainConfig(Config):
     base_batch_judge: int = 12
     """Judge conversations per base batch."""
     base_lr: float = 2e-3
+    judge_refine_steps: int = 1500
+    """Stage 2c: base steps on a judge-heavy mix after both refinements (fresh optimizer)."""
+    judge_refine_lr: float = 1e-3
+    judge_batch_traces: int = 8
+    """Solution traces per stage-2c batch (they keep the step writing from drifting)."""
+    judge_batch_judge: int = 16
+    """Judge conversations per stage-2c batch."""
+    judge_digit_weight: float = 20.0
+    """Loss weight of the score digit in stage 2c (1 elsewhere). Design choice: with weight 1 the
+    one digit per conversation is about 1% of a batch's loss, and after stage 2b the judge still
+    emitted ``9`` for every draft (synthetic AUROC 0.54)."""
+    judge_onpolicy_share: float = 0.5
+    """Share of stage-2c judge examples that use the refined drafter's own drafts."""
     onpolicy_problems: int = 400
     """Training problems whose steps the trained drafter writes (sampled) to add to the judge data."""
     onpolicy_share: float = 0.35
@@ -271,7 +290,10 @@ class PairTrainConfig(Config):
     eval_problems: int = 100
     """Held-out problems for the manifest's metrics."""
     threads: int = 1
-    """torch threads while training."""
+    """torch threads while training (stage 1)."""
+    refine_threads: int = 2
+    """torch threads in stage 2 (refinement and measurement); 0 means ``threads``. CPU matmuls
+    may round differently with another thread count, so bit-exact weights need the same values."""
 
     def __post_init__(self) -> None:
         for name in ("train_problems", "small_max_steps", "small_eval_every", "small_first_eval", "small_batch",
@@ -281,6 +303,13 @@ class PairTrainConfig(Config):
         check_range("base_batch_traces", self.base_batch_traces, lo=0)
         check_range("base_batch_judge", self.base_batch_judge, lo=0)
         check_range("onpolicy_problems", self.onpolicy_problems, lo=0)
+        check_range("refine_threads", self.refine_threads, lo=0)
+        check_range("judge_refine_steps", self.judge_refine_steps, lo=0)
+        check_positive("judge_refine_lr", self.judge_refine_lr)
+        check_range("judge_batch_traces", self.judge_batch_traces, lo=0)
+        check_range("judge_batch_judge", self.judge_batch_judge, lo=1)
+        check_positive("judge_digit_weight", self.judge_digit_weight)
+        check_range("judge_onpolicy_share", self.judge_onpolicy_share, lo=0.0, hi=1.0)
         check_range("small_refine_steps", self.small_refine_steps, lo=0)
         check_range("base_refine_steps", self.base_refine_steps, lo=0)
         check_range("onpolicy_share", self.onpolicy_share, lo=0.0, hi=1.0)
@@ -492,6 +521,20 @@ def _problems(cfg: PairTrainConfig) -> tuple[list[ArithProblem], list[ArithProbl
     return train, list(held_out(cfg.eval_problems, seed=_HELD_OUT_SEED + cfg.seed, exclude=hashes))
 
 
+def _train_logged(model: TinyGPT, make_batch: Callable[[int], Sequence[Example]], steps: int, lr: float,
+                  label: str, say: Callable[[str], None]) -> int:
+    """``steps`` steps of one cosine schedule (fresh optimizer), reporting the mean loss ten times."""
+    chunk = max(1, steps // 10)
+    done = 0
+    opt: torch.optim.Optimizer | None = None
+    while done < steps:
+        n = min(chunk, steps - done)
+        losses, opt = train_steps(model, make_batch, n, lr, total=steps, start=done, opt=opt)
+        done += n
+        say(f"{label} step {done}/{steps} loss {sum(losses) / len(losses):.4f}")
+    return done
+
+
 def refine_small(pair: Pair, cfg: PairTrainConfig, say: Callable[[str], None]) -> tuple[int, float]:
     """Stage 2a: more drafter steps (fresh optimizer) until its held-out step error is in the band.
 
@@ -536,16 +579,29 @@ def refine_base(pair: Pair, cfg: PairTrainConfig, say: Callable[[str], None]) ->
         traces = [trace_example(train[rng.randrange(len(train))], tok) for _ in range(cfg.base_batch_traces)]
         return traces + [judge_item() for _ in range(cfg.base_batch_judge)]
 
-    chunk = max(1, cfg.base_refine_steps // 10)
-    done = 0
-    opt: torch.optim.Optimizer | None = None
-    while done < cfg.base_refine_steps:
-        n = min(chunk, cfg.base_refine_steps - done)
-        losses, opt = train_steps(pair.base, batch, n, cfg.base_refine_lr, total=cfg.base_refine_steps,
-                                  start=done, opt=opt)
-        done += n
-        say(f"base refine step {done}/{cfg.base_refine_steps} loss {sum(losses) / len(losses):.4f}")
-    return done
+    return _train_logged(pair.base, batch, cfg.base_refine_steps, cfg.base_refine_lr, "base refine", say)
+
+
+def refine_judge(pair: Pair, cfg: PairTrainConfig, say: Callable[[str], None]) -> int:
+    """Stage 2c: ``judge_refine_steps`` base steps on a judge-heavy mix, the score digit weighted
+    ``judge_digit_weight``; the on-policy drafts come from the (refined) drafter as loaded.
+    Depends only on the files saved after stages 2a-2b and the seed."""
+    if cfg.judge_refine_steps == 0:
+        return 0
+    train, _ = _problems(cfg)
+    tok = pair.tokenizer
+    drafter = TinyGPTBackend(pair.small, tok, generation_prompt=GENERATION_PROMPT)
+    lo = 2 * cfg.onpolicy_problems
+    onpolicy = step_accuracy(drafter, train[lo: lo + cfg.onpolicy_problems], temperature=0.6, seed=cfg.seed + 2)[1]
+    say(f"judge refine: on-policy drafts {len(onpolicy)}, wrong {sum(t != p.steps[i] for p, i, t in onpolicy)}")
+    rng = random.Random(cfg.seed * 7 + 6)
+    judge_item = _judge_sampler(train, onpolicy, cfg.judge_onpolicy_share, rng, tok, cfg.judge_digit_weight)
+
+    def batch(_step: int) -> list[Example]:
+        traces = [trace_example(train[rng.randrange(len(train))], tok) for _ in range(cfg.judge_batch_traces)]
+        return traces + [judge_item() for _ in range(cfg.judge_batch_judge)]
+
+    return _train_logged(pair.base, batch, cfg.judge_refine_steps, cfg.judge_refine_lr, "judge refine", say)
 
 
 def finish_pair(out_dir: Path, config: PairTrainConfig | None = None, *,
@@ -560,14 +616,20 @@ def finish_pair(out_dir: Path, config: PairTrainConfig | None = None, *,
     """
     cfg = config or PairTrainConfig()
     say = log or (lambda _msg: None)
-    torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(cfg.refine_threads or cfg.threads)
     t0 = time.perf_counter()
     pair = load_pair_models(out_dir)
     stage1 = load_pair_models(out_dir)  # the base's on-policy drafts come from the stage-1 drafter
     base_steps = refine_base(Pair(stage1.small, pair.base, pair.tokenizer, pair.manifest), cfg, say)
     small_steps, small_err = refine_small(pair, cfg, say)
-    return measure_pair(out_dir, pair, cfg, {"small_refine_steps": small_steps, "base_refine_steps": base_steps,
-                                             "small_final_probe_step_error": small_err},
+    extra = {"small_refine_steps": small_steps, "base_refine_steps": base_steps,
+             "small_final_probe_step_error": small_err}
+    if cfg.judge_refine_steps:
+        # Stage 2c starts from the fp16 files of 2a-2b, as a resumed run would.
+        save_pair(out_dir, pair.small, pair.base, pair.tokenizer, {**pair.manifest, "stage2ab": extra})
+        pair = load_pair_models(out_dir)
+    judge_steps = refine_judge(pair, cfg, say)
+    return measure_pair(out_dir, pair, cfg, {**extra, "judge_refine_steps": judge_steps},
                         time.perf_counter() - t0, say)
 
 
