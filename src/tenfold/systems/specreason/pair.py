@@ -270,14 +270,14 @@ class PairTrainConfig(Config):
     base_batch_judge: int = 12
     """Judge conversations per base batch."""
     base_lr: float = 2e-3
-    judge_refine_steps: int = 1500
+    judge_refine_steps: int = 4000
     """Stage 2c: base steps on a judge-heavy mix after both refinements (fresh optimizer)."""
     judge_refine_lr: float = 1e-3
     judge_batch_traces: int = 8
     """Solution traces per stage-2c batch (they keep the step writing from drifting)."""
     judge_batch_judge: int = 16
     """Judge conversations per stage-2c batch."""
-    judge_digit_weight: float = 20.0
+    judge_digit_weight: float = 40.0
     """Loss weight of the score digit in stage 2c (1 elsewhere). Design choice: with weight 1 the
     one digit per conversation is about 1% of a batch's loss, and after stage 2b the judge still
     emitted ``9`` for every draft (synthetic AUROC 0.54)."""
