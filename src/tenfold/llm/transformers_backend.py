@@ -14,6 +14,7 @@ special tokens again; raw completions are tokenized with the tokenizer's default
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,9 @@ class _HFStep:
         elif isinstance(gen_eos, list):
             eos.update(gen_eos)
         self.eos_ids = frozenset(eos)
+        # transformers 5.25 renamed the KV-cache argument and output field ``past_key_values``
+        # to ``cache`` (the old name warns until 5.40); use whichever this version's forward takes.
+        self._cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
     def forward(self, ids: Sequence[int], cache: Any) -> tuple[torch.Tensor, Any]:
         import torch
@@ -78,8 +82,8 @@ class _HFStep:
             cache = DynamicCache(config=self.model.config)
         input_ids = torch.tensor([list(ids)], dtype=torch.long)  # (1, T)
         # logits_to_keep=1: only the last position's logits, not (T, 49k) for the whole prompt.
-        out = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
-        return out.logits[0, -1], out.past_key_values  # (V,), cache
+        out = self.model(input_ids=input_ids, use_cache=True, logits_to_keep=1, **{self._cache_arg: cache})
+        return out.logits[0, -1], getattr(out, self._cache_arg)  # (V,), cache
 
     def crop(self, cache: Any, n: int) -> Any:
         copied = copy.deepcopy(cache)
