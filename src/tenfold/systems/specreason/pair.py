@@ -232,6 +232,24 @@ def _judge_sampler(train: Sequence[ArithProblem], onpolicy: Sequence[tuple[Arith
     return item
 
 
+def _base_batches(train: Sequence[ArithProblem], tok: PhraseTokenizer, rng: random.Random,
+                  judge_item: Callable[[], Example], n_traces: int, n_judge: int) -> Callable[[int], list[Example]]:
+    """The base model's batches: ``n_traces`` solution traces, then ``n_judge`` judge conversations."""
+
+    def batch(_step: int) -> list[Example]:
+        traces = [trace_example(train[rng.randrange(len(train))], tok) for _ in range(n_traces)]
+        return traces + [judge_item() for _ in range(n_judge)]
+
+    return batch
+
+
+def _drafts(small: TinyGPT, tok: PhraseTokenizer, problems: Sequence[ArithProblem],
+            seed: int) -> list[tuple[ArithProblem, int, str]]:
+    """The drafter's own sampled steps (temperature 0.6) on ``problems``, for the judge data."""
+    drafter = TinyGPTBackend(small, tok, generation_prompt=GENERATION_PROMPT)
+    return step_accuracy(drafter, problems, temperature=0.6, seed=seed)[1]
+
+
 # -- configuration -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PairTrainConfig(Config):
@@ -473,8 +491,7 @@ def train_pair(out_dir: Path, config: PairTrainConfig | None = None, *, name: st
     t_small = time.perf_counter() - t0
 
     # 2. The drafter's own sampled drafts on training problems, for the judge data.
-    drafter = TinyGPTBackend(small, tok, generation_prompt=GENERATION_PROMPT)
-    onpolicy = step_accuracy(drafter, train[: cfg.onpolicy_problems], temperature=0.6, seed=cfg.seed)[1]
+    onpolicy = _drafts(small, tok, train[: cfg.onpolicy_problems], cfg.seed)
     say(f"on-policy drafts: {len(onpolicy)}, wrong {sum(t != p.steps[i] for p, i, t in onpolicy)}")
 
     # 3. The base model: traces and judge conversations.
@@ -482,10 +499,7 @@ def train_pair(out_dir: Path, config: PairTrainConfig | None = None, *, name: st
     rng_b = random.Random(cfg.seed * 7 + 2)
 
     judge_item = _judge_sampler(train, onpolicy, cfg.onpolicy_share, rng_b, tok)
-
-    def base_batch(_step: int) -> list[Example]:
-        traces = [trace_example(train[rng_b.randrange(len(train))], tok) for _ in range(cfg.base_batch_traces)]
-        return traces + [judge_item() for _ in range(cfg.base_batch_judge)]
+    base_batch = _base_batches(train, tok, rng_b, judge_item, cfg.base_batch_traces, cfg.base_batch_judge)
 
     chunk = max(1, cfg.base_steps // 20)
     opt = None
@@ -568,17 +582,10 @@ def refine_base(pair: Pair, cfg: PairTrainConfig, say: Callable[[str], None]) ->
         return 0
     train, _ = _problems(cfg)
     tok = pair.tokenizer
-    drafter = TinyGPTBackend(pair.small, tok, generation_prompt=GENERATION_PROMPT)
-    onpolicy = step_accuracy(drafter, train[cfg.onpolicy_problems: 2 * cfg.onpolicy_problems],
-                             temperature=0.6, seed=cfg.seed + 1)[1]
+    onpolicy = _drafts(pair.small, tok, train[cfg.onpolicy_problems: 2 * cfg.onpolicy_problems], cfg.seed + 1)
     rng = random.Random(cfg.seed * 7 + 5)
-
     judge_item = _judge_sampler(train, onpolicy, cfg.onpolicy_share, rng, tok)
-
-    def batch(_step: int) -> list[Example]:
-        traces = [trace_example(train[rng.randrange(len(train))], tok) for _ in range(cfg.base_batch_traces)]
-        return traces + [judge_item() for _ in range(cfg.base_batch_judge)]
-
+    batch = _base_batches(train, tok, rng, judge_item, cfg.base_batch_traces, cfg.base_batch_judge)
     return _train_logged(pair.base, batch, cfg.base_refine_steps, cfg.base_refine_lr, "base refine", say)
 
 
@@ -590,17 +597,12 @@ def refine_judge(pair: Pair, cfg: PairTrainConfig, say: Callable[[str], None]) -
         return 0
     train, _ = _problems(cfg)
     tok = pair.tokenizer
-    drafter = TinyGPTBackend(pair.small, tok, generation_prompt=GENERATION_PROMPT)
     lo = 2 * cfg.onpolicy_problems
-    onpolicy = step_accuracy(drafter, train[lo: lo + cfg.onpolicy_problems], temperature=0.6, seed=cfg.seed + 2)[1]
+    onpolicy = _drafts(pair.small, tok, train[lo: lo + cfg.onpolicy_problems], cfg.seed + 2)
     say(f"judge refine: on-policy drafts {len(onpolicy)}, wrong {sum(t != p.steps[i] for p, i, t in onpolicy)}")
     rng = random.Random(cfg.seed * 7 + 6)
     judge_item = _judge_sampler(train, onpolicy, cfg.judge_onpolicy_share, rng, tok, cfg.judge_digit_weight)
-
-    def batch(_step: int) -> list[Example]:
-        traces = [trace_example(train[rng.randrange(len(train))], tok) for _ in range(cfg.judge_batch_traces)]
-        return traces + [judge_item() for _ in range(cfg.judge_batch_judge)]
-
+    batch = _base_batches(train, tok, rng, judge_item, cfg.judge_batch_traces, cfg.judge_batch_judge)
     return _train_logged(pair.base, batch, cfg.judge_refine_steps, cfg.judge_refine_lr, "judge refine", say)
 
 
