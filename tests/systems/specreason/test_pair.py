@@ -20,6 +20,7 @@ from tenfold.systems.specreason.pair import (  # noqa: E402
     GENERATION_PROMPT,
     PairTrainConfig,
     PhraseTokenizer,
+    _judge_sampler,
     corrupt_step,
     judge_example,
     load_pair,
@@ -27,6 +28,7 @@ from tenfold.systems.specreason.pair import (  # noqa: E402
     pair_dir,
     render_chat,
     trace_example,
+    train_pair,
     train_steps,
     verify_manifest,
 )
@@ -134,6 +136,22 @@ def test_train_config_validates_and_round_trips() -> None:
         PairTrainConfig(base_steps=0)
     with pytest.raises(ConfigError, match="refine_threads"):
         PairTrainConfig(refine_threads=-1)
+    with pytest.raises(ConfigError, match="calib_reject_weight"):
+        PairTrainConfig(calib_reject_weight=0.0)
+    with pytest.raises(ConfigError, match="calib_steps"):
+        PairTrainConfig(calib_steps=-1)
+
+
+def test_calibration_weights_only_the_wrong_steps_labels() -> None:
+    tok = PhraseTokenizer.default()
+    train = generate(50, seed=5)
+    sample = _judge_sampler(train, [], 0.0, random.Random(1), tok, digit_weight=40.0, reject_weight=4.0)
+    seen = set()
+    for _ in range(200):
+        ids, w = sample()
+        label = tok.decode([ids[-1]])
+        seen.add((label, w[-1]))
+    assert seen == {("9", 40.0), *((str(d), 160.0) for d in range(4))}
 
 
 # -- the shipped pair ------------------------------------------------------------------------------
@@ -187,3 +205,22 @@ def test_threshold_0_is_small_only_and_10_is_base_only_on_the_shipped_pair() -> 
 def test_bad_loop_values_raise_config_error(field: str, value: float) -> None:
     with pytest.raises(ConfigError, match=field):
         SpecReasonConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_the_whole_training_pipeline_runs_every_stage_on_a_tiny_config(tmp_path: Path) -> None:
+    shape = GPTConfig(vocab_size=1, block_size=256, n_layer=1, n_head=2, n_embd=16)
+    cfg = PairTrainConfig(small=shape, base=shape, train_problems=200, small_max_steps=2, small_eval_every=1,
+                          small_first_eval=100, small_batch=2, small_refine_steps=0, base_steps=2,
+                          base_batch_traces=1, base_batch_judge=1, base_refine_steps=2, judge_refine_steps=2,
+                          judge_batch_traces=1, judge_batch_judge=2, calib_steps=3, onpolicy_problems=2,
+                          eval_problems=2, refine_threads=1)
+    lines: list[str] = []
+    manifest = train_pair(tmp_path / "pair", cfg, name="tiny", log=lines.append)
+    assert manifest["metrics"]["base_refine_steps"] == 2
+    assert manifest["metrics"]["judge_refine_steps"] == 2
+    assert manifest["metrics"]["calib_steps"] == 3
+    assert manifest["stage2c"]["judge_refine_steps"] == 2 and "stage2ab" in manifest
+    assert PairTrainConfig.from_dict(manifest["config"]) == cfg
+    assert [line.split(":")[0] for line in lines if "on-policy drafts" in line] == [
+        "on-policy drafts", "judge refine", "judge calibrate"]
+    verify_manifest(tmp_path / "pair")

@@ -11,7 +11,8 @@ wrong operator; half the judge examples are corrupted), plus drafts the trained 
 actually wrote, labelled by exact comparison with the reference step. Training runs in
 stages (stage 1 from scratch; stage 2 refines the saved files: more base steps, more drafter
 steps until its error is in the band, then a judge-heavy base stage whose score digit's loss
-is weighted up), each deterministic given the files before it and the seed.
+is weighted up, then a short judge calibration that weights wrong steps' labels up), each
+deterministic given the files before it and the seed.
 
 The trained weights ship as fp16 package data under ``weights/<name>/`` with
 ``manifest.json`` (configs, seed, sha256 of every file, held-out metrics); :func:`load_pair`
@@ -50,6 +51,7 @@ __all__ = [
     "Pair",
     "PairTrainConfig",
     "PhraseTokenizer",
+    "calibrate_judge",
     "corrupt_step",
     "finish_pair",
     "judge_example",
@@ -215,9 +217,11 @@ def judge_example(problem: ArithProblem, i: int, draft: str, digit: int, tok: Ph
 
 
 def _judge_sampler(train: Sequence[ArithProblem], onpolicy: Sequence[tuple[ArithProblem, int, str]], share: float,
-                   rng: random.Random, tok: PhraseTokenizer, digit_weight: float = 1.0) -> Callable[[], Example]:
+                   rng: random.Random, tok: PhraseTokenizer, digit_weight: float = 1.0,
+                   reject_weight: float = 1.0) -> Callable[[], Example]:
     """Judge conversations: with probability ``share`` a drafter's own step (label 9 if it is
-    right, else U{0..3}); otherwise a reference step, correct or corrupted 50/50."""
+    right, else U{0..3}); otherwise a reference step, correct or corrupted 50/50. The digit's
+    loss weight is ``digit_weight``, times ``reject_weight`` for a wrong step's label."""
 
     def item() -> Example:
         if onpolicy and rng.random() < share:
@@ -226,8 +230,9 @@ def _judge_sampler(train: Sequence[ArithProblem], onpolicy: Sequence[tuple[Arith
             p = train[rng.randrange(len(train))]
             i = rng.randrange(len(p.steps))
             draft = p.steps[i] if rng.random() < 0.5 else corrupt_step(p, i, rng)
-        digit = 9 if draft == p.steps[i] else rng.randint(0, 3)
-        return judge_example(p, i, draft, digit, tok, digit_weight)
+        if draft == p.steps[i]:
+            return judge_example(p, i, draft, 9, tok, digit_weight)
+        return judge_example(p, i, draft, rng.randint(0, 3), tok, digit_weight * reject_weight)
 
     return item
 
@@ -300,7 +305,18 @@ class PairTrainConfig(Config):
     one digit per conversation is about 1% of a batch's loss, and after stage 2b the judge still
     emitted ``9`` for every draft (synthetic AUROC 0.54)."""
     judge_onpolicy_share: float = 0.5
-    """Share of stage-2c judge examples that use the refined drafter's own drafts."""
+    """Share of stage-2c (and 2d) judge examples that use the refined drafter's own drafts."""
+    calib_steps: int = 1000
+    """Stage 2d: base steps on the stage-2c mix whose wrong-step labels weigh ``calib_reject_weight``
+    times more (fresh optimizer, fresh on-policy drafts)."""
+    calib_lr: float = 5e-4
+    calib_reject_weight: float = 4.0
+    """Design choice (stage 2d): a wrong step's label is one of four digits (U{0..3}, spec §5) and
+    a right step's is ``9``, so a judge unsure of a step puts at most a quarter of its doubt on
+    any one low digit, and greedy scoring (the argmax token) rejects only when it thinks a wrong
+    step four times likelier than a right one: after stage 2c it accepted 82% of the drafter's
+    wrong steps. Weighting each low label 4x makes the argmax compare the whole P(wrong) with
+    P(right); the labels themselves stay the spec's."""
     onpolicy_problems: int = 400
     """Training problems whose steps the trained drafter writes (sampled) to add to the judge data."""
     onpolicy_share: float = 0.35
@@ -328,6 +344,9 @@ class PairTrainConfig(Config):
         check_range("judge_batch_judge", self.judge_batch_judge, lo=1)
         check_positive("judge_digit_weight", self.judge_digit_weight)
         check_range("judge_onpolicy_share", self.judge_onpolicy_share, lo=0.0, hi=1.0)
+        check_range("calib_steps", self.calib_steps, lo=0)
+        check_positive("calib_lr", self.calib_lr)
+        check_positive("calib_reject_weight", self.calib_reject_weight)
         check_range("small_refine_steps", self.small_refine_steps, lo=0)
         check_range("base_refine_steps", self.base_refine_steps, lo=0)
         check_range("onpolicy_share", self.onpolicy_share, lo=0.0, hi=1.0)
@@ -593,24 +612,42 @@ def refine_judge(pair: Pair, cfg: PairTrainConfig, say: Callable[[str], None]) -
     """Stage 2c: ``judge_refine_steps`` base steps on a judge-heavy mix, the score digit weighted
     ``judge_digit_weight``; the on-policy drafts come from the (refined) drafter as loaded.
     Depends only on the files saved after stages 2a-2b and the seed."""
-    if cfg.judge_refine_steps == 0:
+    return _judge_stage(pair, cfg, steps=cfg.judge_refine_steps, lr=cfg.judge_refine_lr, reject_weight=1.0,
+                        draft_slice=2, seed=cfg.seed * 7 + 6, label="judge refine", say=say)
+
+
+def calibrate_judge(pair: Pair, cfg: PairTrainConfig, say: Callable[[str], None]) -> int:
+    """Stage 2d: ``calib_steps`` base steps on the stage-2c mix with every wrong step's label
+    weighted ``calib_reject_weight`` more (see that field), on fresh on-policy drafts.
+    Depends only on the files saved after stage 2c and the seed."""
+    return _judge_stage(pair, cfg, steps=cfg.calib_steps, lr=cfg.calib_lr, reject_weight=cfg.calib_reject_weight,
+                        draft_slice=3, seed=cfg.seed * 7 + 8, label="judge calibrate", say=say)
+
+
+def _judge_stage(pair: Pair, cfg: PairTrainConfig, *, steps: int, lr: float, reject_weight: float,
+                 draft_slice: int, seed: int, label: str, say: Callable[[str], None]) -> int:
+    """Base steps on ``judge_batch_traces`` traces + ``judge_batch_judge`` judge conversations,
+    drafts written by the drafter on training problems ``[draft_slice * n, (draft_slice + 1) * n)``."""
+    if steps == 0:
         return 0
     train, _ = _problems(cfg)
     tok = pair.tokenizer
-    lo = 2 * cfg.onpolicy_problems
-    onpolicy = _drafts(pair.small, tok, train[lo: lo + cfg.onpolicy_problems], cfg.seed + 2)
-    say(f"judge refine: on-policy drafts {len(onpolicy)}, wrong {sum(t != p.steps[i] for p, i, t in onpolicy)}")
-    rng = random.Random(cfg.seed * 7 + 6)
-    judge_item = _judge_sampler(train, onpolicy, cfg.judge_onpolicy_share, rng, tok, cfg.judge_digit_weight)
+    lo = draft_slice * cfg.onpolicy_problems
+    onpolicy = _drafts(pair.small, tok, train[lo: lo + cfg.onpolicy_problems], cfg.seed + draft_slice)
+    say(f"{label}: on-policy drafts {len(onpolicy)}, wrong {sum(t != p.steps[i] for p, i, t in onpolicy)}")
+    rng = random.Random(seed)
+    judge_item = _judge_sampler(train, onpolicy, cfg.judge_onpolicy_share, rng, tok, cfg.judge_digit_weight,
+                                reject_weight)
     batch = _base_batches(train, tok, rng, judge_item, cfg.judge_batch_traces, cfg.judge_batch_judge)
-    return _train_logged(pair.base, batch, cfg.judge_refine_steps, cfg.judge_refine_lr, "judge refine", say)
+    return _train_logged(pair.base, batch, steps, lr, label, say)
 
 
 def finish_pair(out_dir: Path, config: PairTrainConfig | None = None, *,
                 log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Stage 2 of :func:`train_pair`, from the saved fp16 weights: refine the base model
-    (:func:`refine_base`) and the drafter (:func:`refine_small`), then measure everything on
-    held-out problems and write the final manifest.
+    (:func:`refine_base`) and the drafter (:func:`refine_small`), train the judge
+    (:func:`refine_judge`) and calibrate it (:func:`calibrate_judge`), then measure everything
+    on held-out problems and write the final manifest.
 
     Design choice: stage 1 is capped so that each model gets a share of a fixed CPU budget;
     stage 2 starts from the saved fp16 files with fresh optimizers, so each refinement depends
@@ -631,8 +668,13 @@ def finish_pair(out_dir: Path, config: PairTrainConfig | None = None, *,
         save_pair(out_dir, pair.small, pair.base, pair.tokenizer, {**pair.manifest, "stage2ab": extra})
         pair = load_pair_models(out_dir)
     judge_steps = refine_judge(pair, cfg, say)
-    return measure_pair(out_dir, pair, cfg, {**extra, "judge_refine_steps": judge_steps},
-                        time.perf_counter() - t0, say)
+    extra["judge_refine_steps"] = judge_steps
+    if cfg.calib_steps:
+        # Stage 2d starts from the fp16 files of 2c, as a resumed run would.
+        save_pair(out_dir, pair.small, pair.base, pair.tokenizer, {**pair.manifest, "stage2c": extra})
+        pair = load_pair_models(out_dir)
+    extra["calib_steps"] = calibrate_judge(pair, cfg, say)
+    return measure_pair(out_dir, pair, cfg, extra, time.perf_counter() - t0, say)
 
 
 def measure_pair(out_dir: Path, pair: Pair, cfg: PairTrainConfig, extra: dict[str, Any], refine_s: float,
