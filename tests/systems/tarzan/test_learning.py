@@ -148,3 +148,14 @@ def test_oracle_rank_matches_targets_to_capacity() -> None:
     assert step[20] == pytest.approx(step[-1] * 10 / 20)
     with pytest.raises(ConfigError, match="must be a non-empty 1-D series"):
         ReorderOracle.from_gcc_run([1.0, 2.0], [1.0])
+
+
+def test_quick_bench_trains_every_issue_arm_but_not_the_sensitivity_arm() -> None:
+    from tenfold.systems.tarzan.bench import LEARNED, QUICK, BitrateBenchConfig
+
+    assert QUICK.learned_arms == ("bc", "crr", "tarzan", "tarzan_no_cql", "tarzan_no_quantile")
+    assert BitrateBenchConfig().learned_arms == tuple(LEARNED)
+    with pytest.raises(ConfigError, match="'dqn'"):
+        BitrateBenchConfig(learned_arms=("tarzan", "dqn"))
+    with pytest.raises(ConfigError, match="learned_arms"):
+        BitrateBenchConfig(learned_arms=("bc",))
