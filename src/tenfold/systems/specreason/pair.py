@@ -331,25 +331,16 @@ class PairTrainConfig(Config):
 
     def __post_init__(self) -> None:
         for name in ("train_problems", "small_max_steps", "small_eval_every", "small_first_eval", "small_batch",
-                     "small_refine_lr", "small_lr", "base_lr", "base_steps",
-                     "eval_problems", "threads"):
+                     "small_refine_lr", "small_lr", "base_lr", "base_steps", "eval_problems", "threads",
+                     "judge_refine_lr", "judge_digit_weight", "calib_lr", "calib_reject_weight"):
             check_positive(name, getattr(self, name))
-        check_range("base_batch_traces", self.base_batch_traces, lo=0)
-        check_range("base_batch_judge", self.base_batch_judge, lo=0)
-        check_range("onpolicy_problems", self.onpolicy_problems, lo=0)
-        check_range("refine_threads", self.refine_threads, lo=0)
-        check_range("judge_refine_steps", self.judge_refine_steps, lo=0)
-        check_positive("judge_refine_lr", self.judge_refine_lr)
-        check_range("judge_batch_traces", self.judge_batch_traces, lo=0)
+        for name in ("base_batch_traces", "base_batch_judge", "onpolicy_problems", "refine_threads",
+                     "small_refine_steps", "base_refine_steps", "judge_refine_steps", "judge_batch_traces",
+                     "calib_steps"):
+            check_range(name, getattr(self, name), lo=0)
+        for name in ("onpolicy_share", "judge_onpolicy_share"):
+            check_range(name, getattr(self, name), lo=0.0, hi=1.0)
         check_range("judge_batch_judge", self.judge_batch_judge, lo=1)
-        check_positive("judge_digit_weight", self.judge_digit_weight)
-        check_range("judge_onpolicy_share", self.judge_onpolicy_share, lo=0.0, hi=1.0)
-        check_range("calib_steps", self.calib_steps, lo=0)
-        check_positive("calib_lr", self.calib_lr)
-        check_positive("calib_reject_weight", self.calib_reject_weight)
-        check_range("small_refine_steps", self.small_refine_steps, lo=0)
-        check_range("base_refine_steps", self.base_refine_steps, lo=0)
-        check_range("onpolicy_share", self.onpolicy_share, lo=0.0, hi=1.0)
         lo, hi = self.small_error_band
         if not 0.0 <= lo <= hi <= 1.0:
             raise ConfigError("small_error_band", self.small_error_band, "must be (lo, hi) with 0 <= lo <= hi <= 1")
@@ -663,18 +654,20 @@ def finish_pair(out_dir: Path, config: PairTrainConfig | None = None, *,
     small_steps, small_err = refine_small(pair, cfg, say)
     extra = {"small_refine_steps": small_steps, "base_refine_steps": base_steps,
              "small_final_probe_step_error": small_err}
+    # Stages 2c and 2d each start from the fp16 files of the stage before, as a resumed run would.
     if cfg.judge_refine_steps:
-        # Stage 2c starts from the fp16 files of 2a-2b, as a resumed run would.
-        save_pair(out_dir, pair.small, pair.base, pair.tokenizer, {**pair.manifest, "stage2ab": extra})
-        pair = load_pair_models(out_dir)
-    judge_steps = refine_judge(pair, cfg, say)
-    extra["judge_refine_steps"] = judge_steps
+        pair = _resave(out_dir, pair, "stage2ab", extra)
+    extra["judge_refine_steps"] = refine_judge(pair, cfg, say)
     if cfg.calib_steps:
-        # Stage 2d starts from the fp16 files of 2c, as a resumed run would.
-        save_pair(out_dir, pair.small, pair.base, pair.tokenizer, {**pair.manifest, "stage2c": extra})
-        pair = load_pair_models(out_dir)
+        pair = _resave(out_dir, pair, "stage2c", extra)
     extra["calib_steps"] = calibrate_judge(pair, cfg, say)
     return measure_pair(out_dir, pair, cfg, extra, time.perf_counter() - t0, say)
+
+
+def _resave(out_dir: Path, pair: Pair, stage: str, extra: Mapping[str, Any]) -> Pair:
+    """Save ``pair`` in fp16 with ``extra`` recorded under ``stage`` in its manifest; reload it."""
+    save_pair(out_dir, pair.small, pair.base, pair.tokenizer, {**pair.manifest, stage: dict(extra)})
+    return load_pair_models(out_dir)
 
 
 def measure_pair(out_dir: Path, pair: Pair, cfg: PairTrainConfig, extra: dict[str, Any], refine_s: float,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tenfold.core.bench import BenchContext, BenchOutcome, Headline, benchmark
-from tenfold.core.config import Config, check_positive, check_range
+from tenfold.core.config import Config, check_choice, check_positive, check_range
 from tenfold.errors import ConfigError
 from tenfold.systems.tarzan.collect import collect, split_refs
 from tenfold.systems.tarzan.config import TrainConfig
@@ -69,8 +69,7 @@ class BitrateBenchConfig(Config):
         check_range("bc_warmup_steps", self.bc_warmup_steps, lo=0)
         check_positive("seconds", self.seconds)
         for arm in self.learned_arms:
-            if arm not in LEARNED:
-                raise ConfigError("learned_arms", arm, f"must be one of {', '.join(LEARNED)}")
+            check_choice("learned_arms", arm, LEARNED)
         if "tarzan" not in self.learned_arms:
             raise ConfigError("learned_arms", self.learned_arms, "must include tarzan (the headline arm)")
 
