@@ -140,6 +140,14 @@ def test_train_config_validates_and_round_trips() -> None:
         PairTrainConfig(calib_reject_weight=0.0)
     with pytest.raises(ConfigError, match="calib_steps"):
         PairTrainConfig(calib_steps=-1)
+    with pytest.raises(ConfigError, match="pool_onpolicy_share"):
+        PairTrainConfig(pool_onpolicy_share=1.5)
+    with pytest.raises(ConfigError, match="pool_problems"):
+        PairTrainConfig(pool_problems=-1)
+    with pytest.raises(ConfigError, match="pool_rounds"):
+        PairTrainConfig(pool_rounds=-1)
+    with pytest.raises(ConfigError, match="pool_lr"):
+        PairTrainConfig(pool_lr=0.0)
 
 
 def test_calibration_weights_only_the_wrong_steps_labels() -> None:
@@ -213,14 +221,16 @@ def test_the_whole_training_pipeline_runs_every_stage_on_a_tiny_config(tmp_path:
                           small_first_eval=100, small_batch=2, small_refine_steps=0, base_steps=2,
                           base_batch_traces=1, base_batch_judge=1, base_refine_steps=2, judge_refine_steps=2,
                           judge_batch_traces=1, judge_batch_judge=2, calib_steps=3, onpolicy_problems=2,
-                          eval_problems=2, refine_threads=1)
+                          pool_rounds=2, pool_steps=2, pool_problems=3, eval_problems=2, refine_threads=1)
     lines: list[str] = []
     manifest = train_pair(tmp_path / "pair", cfg, name="tiny", log=lines.append)
     assert manifest["metrics"]["base_refine_steps"] == 2
     assert manifest["metrics"]["judge_refine_steps"] == 2
     assert manifest["metrics"]["calib_steps"] == 3
+    assert manifest["metrics"]["pool_steps"] == 4 and manifest["stage2e_round0"]["pool_steps"] == 2
     assert manifest["stage2c"]["judge_refine_steps"] == 2 and "stage2ab" in manifest
+    assert manifest["stage2d"]["calib_steps"] == 3
     assert PairTrainConfig.from_dict(manifest["config"]) == cfg
     assert [line.split(":")[0] for line in lines if "on-policy drafts" in line] == [
-        "on-policy drafts", "judge refine", "judge calibrate"]
+        "on-policy drafts", "judge refine", "judge calibrate", "judge pool 0", "judge pool 1"]
     verify_manifest(tmp_path / "pair")

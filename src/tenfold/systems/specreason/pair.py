@@ -11,8 +11,9 @@ wrong operator; half the judge examples are corrupted), plus drafts the trained 
 actually wrote, labelled by exact comparison with the reference step. Training runs in
 stages (stage 1 from scratch; stage 2 refines the saved files: more base steps, more drafter
 steps until its error is in the band, then a judge-heavy base stage whose score digit's loss
-is weighted up, then a short judge calibration that weights wrong steps' labels up), each
-deterministic given the files before it and the seed.
+is weighted up, then a short judge calibration that weights wrong steps' labels up, then a
+judge stage drawn mostly from a large pool of fresh drafts), each deterministic given the files
+before it and the seed.
 
 The trained weights ship as fp16 package data under ``weights/<name>/`` with
 ``manifest.json`` (configs, seed, sha256 of every file, held-out metrics); :func:`load_pair`
@@ -59,6 +60,7 @@ __all__ = [
     "load_pair_models",
     "measure_pair",
     "pair_dir",
+    "pool_judge",
     "refine_base",
     "refine_judge",
     "refine_small",
@@ -317,6 +319,25 @@ class PairTrainConfig(Config):
     step four times likelier than a right one: after stage 2c it accepted 82% of the drafter's
     wrong steps. Weighting each low label 4x makes the argmax compare the whole P(wrong) with
     P(right); the labels themselves stay the spec's."""
+    pool_rounds: int = 3
+    """Stage 2e: rounds of base steps on a judge mix drawn mostly from a large pool of fresh
+    drafts, wrong steps' labels weighted ``calib_reject_weight``; each round has its own pool,
+    a fresh optimizer, and starts from the fp16 files of the round before."""
+    pool_steps: int = 3000
+    """Base steps per stage-2e round."""
+    pool_problems: int = 3000
+    """Training problems per round (from 1,600 on, after the four 400-problem slices of the
+    earlier stages) whose steps the refined drafter writes for that round's pool (about 16,000
+    drafts)."""
+    pool_lr: float = 5e-4
+    pool_onpolicy_share: float = 0.75
+    """Share of stage-2e judge examples drawn from the pool. Design choice: stages 2c and 2d drew
+    half their judge examples from 400 problems' drafts (about 2,000, seen ~16 times each), and
+    the judge learned to reject the drafter's wrong multiplications but still accepted about 80%
+    of its wrong additions and subtractions, whose errors sit in the middle digits, unlike the
+    spec's synthetic corruptions (off by 1-9 in the last digit, or a visibly wrong operand or
+    operator). The base's own likelihood of those drafts separates them well (AUROC 0.96 for
+    +, 0.94 for -), so the knowledge is in the model; the pool is what the judge lacked."""
     onpolicy_problems: int = 400
     """Training problems whose steps the trained drafter writes (sampled) to add to the judge data."""
     onpolicy_share: float = 0.35
@@ -332,13 +353,13 @@ class PairTrainConfig(Config):
     def __post_init__(self) -> None:
         for name in ("train_problems", "small_max_steps", "small_eval_every", "small_first_eval", "small_batch",
                      "small_refine_lr", "small_lr", "base_lr", "base_steps", "eval_problems", "threads",
-                     "judge_refine_lr", "judge_digit_weight", "calib_lr", "calib_reject_weight"):
+                     "judge_refine_lr", "judge_digit_weight", "calib_lr", "calib_reject_weight", "pool_lr"):
             check_positive(name, getattr(self, name))
         for name in ("base_batch_traces", "base_batch_judge", "onpolicy_problems", "refine_threads",
                      "small_refine_steps", "base_refine_steps", "judge_refine_steps", "judge_batch_traces",
-                     "calib_steps"):
+                     "calib_steps", "pool_rounds", "pool_steps", "pool_problems"):
             check_range(name, getattr(self, name), lo=0)
-        for name in ("onpolicy_share", "judge_onpolicy_share"):
+        for name in ("onpolicy_share", "judge_onpolicy_share", "pool_onpolicy_share"):
             check_range(name, getattr(self, name), lo=0.0, hi=1.0)
         check_range("judge_batch_judge", self.judge_batch_judge, lo=1)
         lo, hi = self.small_error_band
@@ -615,20 +636,36 @@ def calibrate_judge(pair: Pair, cfg: PairTrainConfig, say: Callable[[str], None]
                         draft_slice=3, seed=cfg.seed * 7 + 8, label="judge calibrate", say=say)
 
 
+def pool_judge(pair: Pair, cfg: PairTrainConfig, say: Callable[[str], None], round_: int = 0) -> int:
+    """Stage 2e, round ``round_``: ``pool_steps`` base steps on the 2d mix (wrong labels weighted
+    ``calib_reject_weight``) whose judge examples come ``pool_onpolicy_share`` of the time from
+    the drafter's drafts on that round's ``pool_problems`` fresh training problems (see
+    ``pool_onpolicy_share``). Depends only on the files saved before the round and the seed."""
+    lo = 4 * cfg.onpolicy_problems + round_ * cfg.pool_problems
+    return _judge_stage(pair, cfg, steps=cfg.pool_steps, lr=cfg.pool_lr, reject_weight=cfg.calib_reject_weight,
+                        drafts=(lo, cfg.pool_problems, cfg.seed + 4 + round_), seed=cfg.seed * 7 + 4242 + round_,
+                        label=f"judge pool {round_}", say=say, share=cfg.pool_onpolicy_share)
+
+
 def _judge_stage(pair: Pair, cfg: PairTrainConfig, *, steps: int, lr: float, reject_weight: float,
-                 draft_slice: int, seed: int, label: str, say: Callable[[str], None]) -> int:
-    """Base steps on ``judge_batch_traces`` traces + ``judge_batch_judge`` judge conversations,
-    drafts written by the drafter on training problems ``[draft_slice * n, (draft_slice + 1) * n)``."""
+                 seed: int, label: str, say: Callable[[str], None], draft_slice: int = 0,
+                 drafts: tuple[int, int, int] | None = None, share: float | None = None) -> int:
+    """Base steps on ``judge_batch_traces`` traces + ``judge_batch_judge`` judge conversations; a
+    ``share`` of them (default ``judge_onpolicy_share``) on drafts the drafter wrote on training
+    problems ``[lo, lo + count)`` with sampling seed ``draft_seed``, ``drafts = (lo, count,
+    draft_seed)``, by default ``onpolicy_problems`` problems from ``draft_slice * onpolicy_problems``
+    with seed ``seed + draft_slice``."""
     if steps == 0:
         return 0
     train, _ = _problems(cfg)
     tok = pair.tokenizer
-    lo = draft_slice * cfg.onpolicy_problems
-    onpolicy = _drafts(pair.small, tok, train[lo: lo + cfg.onpolicy_problems], cfg.seed + draft_slice)
+    n = cfg.onpolicy_problems
+    lo, count, draft_seed = drafts or (draft_slice * n, n, cfg.seed + draft_slice)
+    onpolicy = _drafts(pair.small, tok, train[lo: lo + count], draft_seed)
     say(f"{label}: on-policy drafts {len(onpolicy)}, wrong {sum(t != p.steps[i] for p, i, t in onpolicy)}")
     rng = random.Random(seed)
-    judge_item = _judge_sampler(train, onpolicy, cfg.judge_onpolicy_share, rng, tok, cfg.judge_digit_weight,
-                                reject_weight)
+    judge_item = _judge_sampler(train, onpolicy, cfg.judge_onpolicy_share if share is None else share, rng, tok,
+                                cfg.judge_digit_weight, reject_weight)
     batch = _base_batches(train, tok, rng, judge_item, cfg.judge_batch_traces, cfg.judge_batch_judge)
     return _train_logged(pair.base, batch, steps, lr, label, say)
 
@@ -637,8 +674,9 @@ def finish_pair(out_dir: Path, config: PairTrainConfig | None = None, *,
                 log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Stage 2 of :func:`train_pair`, from the saved fp16 weights: refine the base model
     (:func:`refine_base`) and the drafter (:func:`refine_small`), train the judge
-    (:func:`refine_judge`) and calibrate it (:func:`calibrate_judge`), then measure everything
-    on held-out problems and write the final manifest.
+    (:func:`refine_judge`), calibrate it (:func:`calibrate_judge`) and train it on a large pool
+    of drafts (:func:`pool_judge`), then measure everything on held-out problems and write the
+    final manifest.
 
     Design choice: stage 1 is capped so that each model gets a share of a fixed CPU budget;
     stage 2 starts from the saved fp16 files with fresh optimizers, so each refinement depends
@@ -654,13 +692,17 @@ def finish_pair(out_dir: Path, config: PairTrainConfig | None = None, *,
     small_steps, small_err = refine_small(pair, cfg, say)
     extra = {"small_refine_steps": small_steps, "base_refine_steps": base_steps,
              "small_final_probe_step_error": small_err}
-    # Stages 2c and 2d each start from the fp16 files of the stage before, as a resumed run would.
+    # Stages 2c, 2d and 2e each start from the fp16 files of the stage before, as a resumed run would.
     if cfg.judge_refine_steps:
         pair = _resave(out_dir, pair, "stage2ab", extra)
     extra["judge_refine_steps"] = refine_judge(pair, cfg, say)
     if cfg.calib_steps:
         pair = _resave(out_dir, pair, "stage2c", extra)
     extra["calib_steps"] = calibrate_judge(pair, cfg, say)
+    extra["pool_steps"] = 0
+    for r in range(cfg.pool_rounds if cfg.pool_steps else 0):
+        pair = _resave(out_dir, pair, f"stage2e_round{r - 1}" if r else "stage2d", extra)
+        extra["pool_steps"] += pool_judge(pair, cfg, say, r)
     return measure_pair(out_dir, pair, cfg, extra, time.perf_counter() - t0, say)
 
 
