@@ -12,8 +12,8 @@ actually wrote, labelled by exact comparison with the reference step. Training r
 stages (stage 1 from scratch; stage 2 refines the saved files: more base steps, more drafter
 steps until its error is in the band, then a judge-heavy base stage whose score digit's loss
 is weighted up, then a short judge calibration that weights wrong steps' labels up, then a
-judge stage drawn mostly from a large pool of fresh drafts), each deterministic given the files
-before it and the seed.
+judge stage drawn mostly from a large pool of fresh drafts, off by default), each
+deterministic given the files before it and the seed.
 
 The trained weights ship as fp16 package data under ``weights/<name>/`` with
 ``manifest.json`` (configs, seed, sha256 of every file, held-out metrics); :func:`load_pair`
@@ -319,10 +319,14 @@ class PairTrainConfig(Config):
     step four times likelier than a right one: after stage 2c it accepted 82% of the drafter's
     wrong steps. Weighting each low label 4x makes the argmax compare the whole P(wrong) with
     P(right); the labels themselves stay the spec's."""
-    pool_rounds: int = 3
+    pool_rounds: int = 0
     """Stage 2e: rounds of base steps on a judge mix drawn mostly from a large pool of fresh
     drafts, wrong steps' labels weighted ``calib_reject_weight``; each round has its own pool,
-    a fresh optimizer, and starts from the fp16 files of the round before."""
+    a fresh optimizer, and starts from the fp16 files of the round before. Off by default, so
+    the defaults are the shipped pair's: three rounds from the shipped files (measured in
+    docs/systems/specreason.md) made both models better (base problem accuracy 30% -> 43%,
+    judge AUROC on drafts 0.85 -> 0.91) but widened specreason@7's accuracy gap to the base
+    (-6.2 -> -10.1 points over 800 runs) and lost SpecReason+SD's lead over SD."""
     pool_steps: int = 3000
     """Base steps per stage-2e round."""
     pool_problems: int = 3000
@@ -333,11 +337,11 @@ class PairTrainConfig(Config):
     pool_onpolicy_share: float = 0.75
     """Share of stage-2e judge examples drawn from the pool. Design choice: stages 2c and 2d drew
     half their judge examples from 400 problems' drafts (about 2,000, seen ~16 times each), and
-    the judge learned to reject the drafter's wrong multiplications but still accepted about 80%
-    of its wrong additions and subtractions, whose errors sit in the middle digits, unlike the
-    spec's synthetic corruptions (off by 1-9 in the last digit, or a visibly wrong operand or
-    operator). The base's own likelihood of those drafts separates them well (AUROC 0.96 for
-    +, 0.94 for -), so the knowledge is in the model; the pool is what the judge lacked."""
+    the judge learned to reject most of the drafter's wrong multiplications but still accepted
+    82% of its wrong additions and 65% of its wrong subtractions, whose errors sit in the middle
+    digits, unlike the spec's synthetic corruptions (off by 1-9 in the result, or a wrong
+    operand or operator). The base's own likelihood of those drafts separates them well (AUROC
+    0.97 for +, 0.94 for -), so the knowledge is in the model; the pool is what the judge lacked."""
     onpolicy_problems: int = 400
     """Training problems whose steps the trained drafter writes (sampled) to add to the judge data."""
     onpolicy_share: float = 0.35
