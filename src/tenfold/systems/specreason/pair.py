@@ -250,6 +250,16 @@ def _base_batches(train: Sequence[ArithProblem], tok: PhraseTokenizer, rng: rand
     return batch
 
 
+# Stages 1, 2b, 2c and 2d each draw on-policy drafts from their own slice of ``onpolicy_problems``
+# training problems, in that order; stage 2e's pools come after these slices.
+_ONPOLICY_SLICES = 4
+
+
+def _onpolicy_slice(cfg: PairTrainConfig, k: int) -> slice:
+    """Training problems ``[k * n, (k + 1) * n)`` with ``n = onpolicy_problems``: stage ``k``'s drafts."""
+    return slice(k * cfg.onpolicy_problems, (k + 1) * cfg.onpolicy_problems)
+
+
 def _drafts(small: TinyGPT, tok: PhraseTokenizer, problems: Sequence[ArithProblem],
             seed: int) -> list[tuple[ArithProblem, int, str]]:
     """The drafter's own sampled steps (temperature 0.6) on ``problems``, for the judge data."""
@@ -526,7 +536,7 @@ def train_pair(out_dir: Path, config: PairTrainConfig | None = None, *, name: st
     t_small = time.perf_counter() - t0
 
     # 2. The drafter's own sampled drafts on training problems, for the judge data.
-    onpolicy = _drafts(small, tok, train[: cfg.onpolicy_problems], cfg.seed)
+    onpolicy = _drafts(small, tok, train[_onpolicy_slice(cfg, 0)], cfg.seed)
     say(f"on-policy drafts: {len(onpolicy)}, wrong {sum(t != p.steps[i] for p, i, t in onpolicy)}")
 
     # 3. The base model: traces and judge conversations.
@@ -617,7 +627,7 @@ def refine_base(pair: Pair, cfg: PairTrainConfig, say: Callable[[str], None]) ->
         return 0
     train, _ = _problems(cfg)
     tok = pair.tokenizer
-    onpolicy = _drafts(pair.small, tok, train[cfg.onpolicy_problems: 2 * cfg.onpolicy_problems], cfg.seed + 1)
+    onpolicy = _drafts(pair.small, tok, train[_onpolicy_slice(cfg, 1)], cfg.seed + 1)
     rng = random.Random(cfg.seed * 7 + 5)
     judge_item = _judge_sampler(train, onpolicy, cfg.onpolicy_share, rng, tok)
     batch = _base_batches(train, tok, rng, judge_item, cfg.base_batch_traces, cfg.base_batch_judge)
@@ -629,7 +639,8 @@ def refine_judge(pair: Pair, cfg: PairTrainConfig, say: Callable[[str], None]) -
     ``judge_digit_weight``; the on-policy drafts come from the (refined) drafter as loaded.
     Depends only on the files saved after stages 2a-2b and the seed."""
     return _judge_stage(pair, cfg, steps=cfg.judge_refine_steps, lr=cfg.judge_refine_lr, reject_weight=1.0,
-                        draft_slice=2, seed=cfg.seed * 7 + 6, label="judge refine", say=say)
+                        problems=_onpolicy_slice(cfg, 2), draft_seed=cfg.seed + 2,
+                        share=cfg.judge_onpolicy_share, seed=cfg.seed * 7 + 6, label="judge refine", say=say)
 
 
 def calibrate_judge(pair: Pair, cfg: PairTrainConfig, say: Callable[[str], None]) -> int:
@@ -637,7 +648,8 @@ def calibrate_judge(pair: Pair, cfg: PairTrainConfig, say: Callable[[str], None]
     weighted ``calib_reject_weight`` more (see that field), on fresh on-policy drafts.
     Depends only on the files saved after stage 2c and the seed."""
     return _judge_stage(pair, cfg, steps=cfg.calib_steps, lr=cfg.calib_lr, reject_weight=cfg.calib_reject_weight,
-                        draft_slice=3, seed=cfg.seed * 7 + 8, label="judge calibrate", say=say)
+                        problems=_onpolicy_slice(cfg, 3), draft_seed=cfg.seed + 3,
+                        share=cfg.judge_onpolicy_share, seed=cfg.seed * 7 + 8, label="judge calibrate", say=say)
 
 
 def pool_judge(pair: Pair, cfg: PairTrainConfig, say: Callable[[str], None], round_: int = 0) -> int:
@@ -645,31 +657,27 @@ def pool_judge(pair: Pair, cfg: PairTrainConfig, say: Callable[[str], None], rou
     ``calib_reject_weight``) whose judge examples come ``pool_onpolicy_share`` of the time from
     the drafter's drafts on that round's ``pool_problems`` fresh training problems (see
     ``pool_onpolicy_share``). Depends only on the files saved before the round and the seed."""
-    lo = 4 * cfg.onpolicy_problems + round_ * cfg.pool_problems
+    lo = _ONPOLICY_SLICES * cfg.onpolicy_problems + round_ * cfg.pool_problems
     return _judge_stage(pair, cfg, steps=cfg.pool_steps, lr=cfg.pool_lr, reject_weight=cfg.calib_reject_weight,
-                        drafts=(lo, cfg.pool_problems, cfg.seed + 4 + round_), seed=cfg.seed * 7 + 4242 + round_,
-                        label=f"judge pool {round_}", say=say, share=cfg.pool_onpolicy_share)
+                        problems=slice(lo, lo + cfg.pool_problems), draft_seed=cfg.seed + _ONPOLICY_SLICES + round_,
+                        share=cfg.pool_onpolicy_share, seed=cfg.seed * 7 + 4242 + round_,
+                        label=f"judge pool {round_}", say=say)
 
 
 def _judge_stage(pair: Pair, cfg: PairTrainConfig, *, steps: int, lr: float, reject_weight: float,
-                 seed: int, label: str, say: Callable[[str], None], draft_slice: int = 0,
-                 drafts: tuple[int, int, int] | None = None, share: float | None = None) -> int:
-    """Base steps on ``judge_batch_traces`` traces + ``judge_batch_judge`` judge conversations; a
-    ``share`` of them (default ``judge_onpolicy_share``) on drafts the drafter wrote on training
-    problems ``[lo, lo + count)`` with sampling seed ``draft_seed``, ``drafts = (lo, count,
-    draft_seed)``, by default ``onpolicy_problems`` problems from ``draft_slice * onpolicy_problems``
-    with seed ``seed + draft_slice``."""
+                 problems: slice, draft_seed: int, share: float, seed: int, label: str,
+                 say: Callable[[str], None]) -> int:
+    """Base steps on ``judge_batch_traces`` traces + ``judge_batch_judge`` judge conversations, a
+    ``share`` of the latter on drafts the drafter wrote (sampling seed ``draft_seed``) on the
+    training ``problems``."""
     if steps == 0:
         return 0
     train, _ = _problems(cfg)
     tok = pair.tokenizer
-    n = cfg.onpolicy_problems
-    lo, count, draft_seed = drafts or (draft_slice * n, n, cfg.seed + draft_slice)
-    onpolicy = _drafts(pair.small, tok, train[lo: lo + count], draft_seed)
+    onpolicy = _drafts(pair.small, tok, train[problems], draft_seed)
     say(f"{label}: on-policy drafts {len(onpolicy)}, wrong {sum(t != p.steps[i] for p, i, t in onpolicy)}")
     rng = random.Random(seed)
-    judge_item = _judge_sampler(train, onpolicy, cfg.judge_onpolicy_share if share is None else share, rng, tok,
-                                cfg.judge_digit_weight, reject_weight)
+    judge_item = _judge_sampler(train, onpolicy, share, rng, tok, cfg.judge_digit_weight, reject_weight)
     batch = _base_batches(train, tok, rng, judge_item, cfg.judge_batch_traces, cfg.judge_batch_judge)
     return _train_logged(pair.base, batch, steps, lr, label, say)
 
