@@ -57,13 +57,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from tenfold.systems.tarzan.config import TrainConfig
     from tenfold.systems.tarzan.train import train_from_logs
+    from tenfold.systems.tarzan.trainstate import StateFile
 
     cfg = TrainConfig(algo=args.algo, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    state = StateFile(Path(args.state), args.state_every) if args.state else None
 
     def bar(steps: Iterable[int]) -> Iterator[int]:
-        return iter(tqdm(steps, total=cfg.steps, desc=f"train {cfg.algo}", file=sys.stderr))
+        # A resumed run starts part-way: the bar counts from the steps already done.
+        start = steps.start if isinstance(steps, range) else 0
+        return iter(tqdm(steps, total=cfg.steps, initial=start, desc=f"train {cfg.algo}", file=sys.stderr))
 
-    out = train_from_logs(Path(args.logs), cfg, Path(args.out), progress=bar)
+    out = train_from_logs(Path(args.logs), cfg, Path(args.out), progress=bar, state=state)
     print(out)
     return 0
 
@@ -160,6 +164,10 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--out", required=True, help="checkpoint file to write")
+    p.add_argument("--state", default=None, metavar="FILE",
+                   help="resumable training state: written every --state-every steps, resumed from when it exists "
+                        "(a larger --steps extends a finished run)")
+    p.add_argument("--state-every", type=int, default=1000, metavar="N", help="steps between state writes")
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("eval", help="evaluate a controller closed loop on any directory of Mahimahi traces")
     _common(p)

@@ -7,6 +7,9 @@ penalty at α = 0.01; ``no_cql`` sets α = 0, ``no_qr`` uses scalar critics with
 a deterministic actor; ``crr`` weights the log-likelihood of logged actions by
 min(exp(A/β), 20) with A = Q(s, a) − mean of Q over 4 policy actions and a hard target copy
 every 100 steps (d3rlpy's CRR defaults).
+
+Every algorithm names the parts of its state (networks, optimizers, log α) so that a run given
+a :class:`~tenfold.systems.tarzan.trainstate.StateFile` can stop and resume exactly.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from tenfold.core.registry import Registry
 from tenfold.systems.tarzan.config import TrainConfig
 from tenfold.systems.tarzan.losses import actor_loss, cql_penalty, quantile_td_loss, temperature_loss
 from tenfold.systems.tarzan.models import DeterministicActor, GaussianActor, QuantileCritic
+from tenfold.systems.tarzan.trainstate import Part, StateFile, restore, save
 
 __all__ = ["ALGORITHMS", "TrainResult", "Transitions", "train", "train_from_logs"]
 
@@ -61,7 +65,8 @@ class TrainResult:
     losses: list[dict[str, float]]
 
 
-TrainFn = Callable[[Transitions, TrainConfig, Callable[[Iterable[int]], Iterator[int]]], TrainResult]
+Progress = Callable[[Iterable[int]], Iterator[int]]
+TrainFn = Callable[[Transitions, TrainConfig, Progress, StateFile | None], TrainResult]
 ALGORITHMS: Registry[TrainFn] = Registry("training algorithm")
 
 
@@ -75,7 +80,7 @@ def _polyak(target: torch.nn.Module, source: torch.nn.Module, tau: float) -> Non
             t.mul_(1 - tau).add_(s, alpha=tau)
 
 
-def _sac(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]], Iterator[int]],
+def _sac(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFile | None,
          algo: str, cql_alpha: float, n_quantiles: int) -> TrainResult:
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -86,8 +91,11 @@ def _sac(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]]
     opt_actor = torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr)
     opt_critic = torch.optim.Adam([p for c in critics for p in c.parameters()], lr=cfg.critic_lr)
     opt_temp = torch.optim.Adam([log_alpha], lr=cfg.temperature_lr)
-    log: list[dict[str, float]] = []
-    for step in progress(range(cfg.steps)):
+    parts: dict[str, Part] = {"actor": actor, "critic0": critics[0], "critic1": critics[1], "target0": targets[0],
+                              "target1": targets[1], "log_alpha": log_alpha, "opt_actor": opt_actor,
+                              "opt_critic": opt_critic, "opt_temp": opt_temp}
+    start, log = restore(state, cfg, parts, gen)
+    for step in progress(range(start, cfg.steps)):
         s, a, r, s2, d = data.batch(_indices(gen, len(data), cfg.batch_size))
         with torch.no_grad():
             a2, logp2 = actor.sample(s2, 1)  # (B, 1)
@@ -120,37 +128,40 @@ def _sac(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]]
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
             log.append({"step": step, "td": float(td.detach()), "cql": float(cql.detach()),
                         "actor": float(pi_loss.detach()), "alpha": float(log_alpha.detach().exp())})
+        if state is not None and state.due(step + 1, cfg.steps):
+            save(state, cfg, parts, gen, step + 1, log)
     return TrainResult(algo, actor, log)
 
 
 @ALGORITHMS.register("tarzan")
-def _tarzan(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]], Iterator[int]]) -> TrainResult:
-    return _sac(data, cfg, progress, "tarzan", cfg.cql_alpha, cfg.n_quantiles)
+def _tarzan(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFile | None) -> TrainResult:
+    return _sac(data, cfg, progress, state, "tarzan", cfg.cql_alpha, cfg.n_quantiles)
 
 
 @ALGORITHMS.register("no_cql")
-def _no_cql(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]], Iterator[int]]) -> TrainResult:
-    return _sac(data, cfg, progress, "no_cql", 0.0, cfg.n_quantiles)
+def _no_cql(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFile | None) -> TrainResult:
+    return _sac(data, cfg, progress, state, "no_cql", 0.0, cfg.n_quantiles)
 
 
 @ALGORITHMS.register("no_qr")
-def _no_qr(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]], Iterator[int]]) -> TrainResult:
-    return _sac(data, cfg, progress, "no_qr", cfg.cql_alpha, 1)
+def _no_qr(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFile | None) -> TrainResult:
+    return _sac(data, cfg, progress, state, "no_qr", cfg.cql_alpha, 1)
 
 
 @ALGORITHMS.register("no_prev_action")
-def _no_prev(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]], Iterator[int]]) -> TrainResult:
-    return _sac(data.without_prev_action(), cfg, progress, "no_prev_action", cfg.cql_alpha, cfg.n_quantiles)
+def _no_prev(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFile | None) -> TrainResult:
+    return _sac(data.without_prev_action(), cfg, progress, state, "no_prev_action", cfg.cql_alpha, cfg.n_quantiles)
 
 
 @ALGORITHMS.register("bc")
-def _bc(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]], Iterator[int]]) -> TrainResult:
+def _bc(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFile | None) -> TrainResult:
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     actor = DeterministicActor()
     opt = torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr)
-    log: list[dict[str, float]] = []
-    for step in progress(range(cfg.steps)):
+    parts: dict[str, Part] = {"actor": actor, "opt": opt}
+    start, log = restore(state, cfg, parts, gen)
+    for step in progress(range(start, cfg.steps)):
         s, a, _, _, _ = data.batch(_indices(gen, len(data), cfg.batch_size))
         loss = torch.nn.functional.mse_loss(actor.act(s), a)
         opt.zero_grad()
@@ -158,11 +169,13 @@ def _bc(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]],
         opt.step()
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
             log.append({"step": step, "mse": float(loss.detach())})
+        if state is not None and state.due(step + 1, cfg.steps):
+            save(state, cfg, parts, gen, step + 1, log)
     return TrainResult("bc", actor, log)
 
 
 @ALGORITHMS.register("crr")
-def _crr(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]], Iterator[int]]) -> TrainResult:
+def _crr(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFile | None) -> TrainResult:
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     actor = GaussianActor()
@@ -170,8 +183,10 @@ def _crr(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]]
     target = copy.deepcopy(critic).requires_grad_(False)
     opt_actor = torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr)
     opt_critic = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr)
-    log: list[dict[str, float]] = []
-    for step in progress(range(cfg.steps)):
+    parts: dict[str, Part] = {"actor": actor, "critic": critic, "target": target, "opt_actor": opt_actor,
+                              "opt_critic": opt_critic}
+    start, log = restore(state, cfg, parts, gen)
+    for step in progress(range(start, cfg.steps)):
         s, a, r, s2, d = data.batch(_indices(gen, len(data), cfg.batch_size))
         with torch.no_grad():
             a2, _ = actor.sample(s2, 1)
@@ -194,19 +209,21 @@ def _crr(data: Transitions, cfg: TrainConfig, progress: Callable[[Iterable[int]]
             target.load_state_dict(critic.state_dict())
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
             log.append({"step": step, "td": float(td.detach()), "actor": float(pi.detach())})
+        if state is not None and state.due(step + 1, cfg.steps):
+            save(state, cfg, parts, gen, step + 1, log)
     return TrainResult("crr", actor, log)
 
 
-def train(data: Transitions, cfg: TrainConfig,
-          progress: Callable[[Iterable[int]], Iterator[int]] | None = None) -> TrainResult:
-    """Train ``cfg.algo`` on logged transitions only."""
+def train(data: Transitions, cfg: TrainConfig, progress: Progress | None = None,
+          state: StateFile | None = None) -> TrainResult:
+    """Train ``cfg.algo`` on logged transitions only; with ``state``, resumably (see :mod:`.trainstate`)."""
     fn = ALGORITHMS.get(cfg.algo)
     torch.set_num_threads(cfg.threads)
-    return fn(data, cfg, progress or iter)
+    return fn(data, cfg, progress or iter, state)
 
 
-def train_from_logs(logs_dir: Path, cfg: TrainConfig, out: Path,
-                    progress: Callable[[Iterable[int]], Iterator[int]] | None = None) -> Path:
+def train_from_logs(logs_dir: Path, cfg: TrainConfig, out: Path, progress: Progress | None = None,
+                    state: StateFile | None = None) -> Path:
     """Read every Parquet shard in ``logs_dir``, train ``cfg.algo`` and save the policy to ``out``."""
     from tenfold.errors import ConfigError
     from tenfold.systems.tarzan.dataset import build_transitions
@@ -217,5 +234,5 @@ def train_from_logs(logs_dir: Path, cfg: TrainConfig, out: Path,
     if not shards:
         raise ConfigError("logs", str(logs_dir), "must hold Parquet shards from `tenfold tarzan collect`")
     rows = [r for shard in shards for r in read_log(shard)]
-    result = train(build_transitions(rows).to_torch(), cfg, progress)
+    result = train(build_transitions(rows).to_torch(), cfg, progress, state)
     return Policy(result.algo, result.policy).save(out)
