@@ -91,6 +91,7 @@ def test_cli_train_resumes_and_names_a_changed_field(tmp_path: Path, capsys: pyt
 
     write_log(_rows("a", 40) + _rows("b", 30), tmp_path / "logs" / "shard.parquet")
     base = ["tarzan", "train", "--logs", str(tmp_path / "logs"), "--algo", "bc", "--batch-size", "8",
+            "--threads", "1", "--bc-warmup-steps", "0",
             "--out", str(tmp_path / "bc.pt"), "--state", str(tmp_path / "bc.state"), "--state-every", "2"]
     assert main([*base, "--steps", "3"]) == 0
     assert torch.load(tmp_path / "bc.state", weights_only=True)["step"] == 3

@@ -59,7 +59,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from tenfold.systems.tarzan.train import train_from_logs
     from tenfold.systems.tarzan.trainstate import StateFile
 
-    cfg = TrainConfig(algo=args.algo, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    cfg = TrainConfig(algo=args.algo, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
+                      bc_warmup_steps=args.bc_warmup_steps, threads=args.threads)
     state = StateFile(Path(args.state), args.state_every) if args.state else None
 
     def bar(steps: Iterable[int]) -> Iterator[int]:
@@ -163,6 +164,10 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--algo", default="tarzan", choices=["tarzan", "no_cql", "no_qr", "no_prev_action", "bc", "crr"])
     p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--bc-warmup-steps", type=int, default=0, metavar="N",
+                   help="SAC arms: first steps in which the actor imitates the logged actions "
+                        "(the benchmark uses 1,000 quick, 10,000 full)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--out", required=True, help="checkpoint file to write")
     p.add_argument("--state", default=None, metavar="FILE",
                    help="resumable training state: written every --state-every steps, resumed from when it exists "
