@@ -4,7 +4,8 @@ The spec trains 100,000 steps, hours on a CPU. A run given a :class:`StateFile` 
 network, optimizer, the entropy temperature, both random generators (the batch sampler's and
 torch's global one, which draws the policy's and CQL's actions), the step reached and the
 loss log. A later run with the same file resumes from there, with the same result as an
-uninterrupted run: training is seeded, and the state holds every random source.
+uninterrupted run at the same thread count: training is seeded, and the state holds every
+random source (CPU matmuls may round differently under another thread count).
 
 Passing a larger ``steps`` extends a finished run: no schedule depends on ``steps``. Every
 other field of :class:`TrainConfig` that changes what is learned must match the saved run
