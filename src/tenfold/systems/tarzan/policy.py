@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from tenfold.core.assets import atomic_path
 from tenfold.errors import TenfoldError
 from tenfold.systems.tarzan.features import FEATURE_NAMES, WINDOW, action_to_bps
 
@@ -56,10 +57,8 @@ class Policy:
         import torch
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save({"format": _FORMAT, "algo": self.algo, "state_dict": self.network.state_dict()}, tmp)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            torch.save({"format": _FORMAT, "algo": self.algo, "state_dict": self.network.state_dict()}, tmp)
         return path
 
     @classmethod

@@ -128,8 +128,7 @@ def _sac(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFi
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
             log.append({"step": step, "td": float(td.detach()), "cql": float(cql.detach()),
                         "actor": float(pi_loss.detach()), "alpha": float(log_alpha.detach().exp())})
-        if state is not None and state.due(step + 1, cfg.steps):
-            save(state, cfg, parts, gen, step + 1, log)
+        save(state, cfg, parts, gen, step + 1, log)
     return TrainResult(algo, actor, log)
 
 
@@ -169,8 +168,7 @@ def _bc(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFil
         opt.step()
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
             log.append({"step": step, "mse": float(loss.detach())})
-        if state is not None and state.due(step + 1, cfg.steps):
-            save(state, cfg, parts, gen, step + 1, log)
+        save(state, cfg, parts, gen, step + 1, log)
     return TrainResult("bc", actor, log)
 
 
@@ -209,8 +207,7 @@ def _crr(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFi
             target.load_state_dict(critic.state_dict())
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
             log.append({"step": step, "td": float(td.detach()), "actor": float(pi.detach())})
-        if state is not None and state.due(step + 1, cfg.steps):
-            save(state, cfg, parts, gen, step + 1, log)
+        save(state, cfg, parts, gen, step + 1, log)
     return TrainResult("crr", actor, log)
 
 

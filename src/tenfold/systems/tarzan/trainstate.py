@@ -10,7 +10,7 @@ random source (CPU matmuls may round differently under another thread count).
 Passing a larger ``steps`` extends a finished run: no schedule depends on ``steps``. Every
 other field of :class:`TrainConfig` that changes what is learned must match the saved run
 (``threads`` and ``log_every`` may differ). A mismatch raises ``ConfigError`` naming the field.
-Writes go to a temporary file that replaces the old state, so a killed run leaves the last
+Writes go through :func:`tenfold.core.assets.atomic_path`, so a killed run leaves the last
 complete state behind.
 """
 
@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from tenfold.core.assets import atomic_path
 from tenfold.core.config import check_positive
 from tenfold.errors import ConfigError
 from tenfold.systems.tarzan.config import TrainConfig
@@ -84,9 +85,11 @@ def restore(state: StateFile | None, cfg: TrainConfig, parts: Mapping[str, Part]
     return done, list(blob["log"])
 
 
-def save(state: StateFile, cfg: TrainConfig, parts: Mapping[str, Part], gen: torch.Generator, done: int,
+def save(state: StateFile | None, cfg: TrainConfig, parts: Mapping[str, Part], gen: torch.Generator, done: int,
          log: list[dict[str, float]]) -> None:
-    """Write the state after ``done`` steps, atomically."""
+    """Write the state after ``done`` steps, atomically, when a write is due (never without a state)."""
+    if state is None or not state.due(done, cfg.steps):
+        return
     blob = {
         "format": FORMAT,
         "config": cfg.to_dict(),
@@ -97,10 +100,8 @@ def save(state: StateFile, cfg: TrainConfig, parts: Mapping[str, Part], gen: tor
         "torch_rng": torch.get_rng_state(),
         "log": log,
     }
-    state.path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = state.path.with_name(state.path.name + ".tmp")
-    torch.save(blob, tmp)
-    tmp.replace(state.path)
+    with atomic_path(state.path) as tmp:
+        torch.save(blob, tmp)
 
 
 def _load(path: Path) -> dict[str, Any]:
