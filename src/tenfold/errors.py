@@ -9,6 +9,7 @@ allowed instead::
     ├── UnknownNameError(TenfoldError, KeyError)   a registry has no entry of that name
     ├── AssetError(TenfoldError, FileNotFoundError) a packaged model or data file is missing
     ├── BackendError(TenfoldError, RuntimeError)   an LLM or model backend failed
+    │   └── BackendCapabilityError                 a server lacks a request field the call needs
     ├── DecodeError(TenfoldError, ValueError)      malformed bytes on the wire
     ├── TraceError(TenfoldError, ValueError)       a malformed network or request trace
     ├── VideoError(TenfoldError, ValueError)       an unreadable video or frame
@@ -25,6 +26,7 @@ from typing import Any
 
 __all__ = [
     "AssetError",
+    "BackendCapabilityError",
     "BackendError",
     "BenchmarkError",
     "ConfigError",
@@ -75,6 +77,20 @@ class AssetError(TenfoldError, FileNotFoundError):
 
 class BackendError(TenfoldError, RuntimeError):
     """A model backend (in-process or remote) failed to answer."""
+
+
+class BackendCapabilityError(BackendError):
+    """A server that rejects or ignores a request field the call depends on.
+
+    ``BackendCapabilityError("http://h:8000/v1", "top_logprobs", "returned none")`` reads
+    ``server http://h:8000/v1 does not support 'top_logprobs': returned none``.
+    """
+
+    def __init__(self, server: str, field: str, detail: str) -> None:
+        self.server = server
+        self.field = field
+        self.detail = detail
+        super().__init__(f"server {server} does not support {field!r}: {detail}")
 
 
 class DecodeError(TenfoldError, ValueError):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tenfold.errors import BackendError
+from tenfold.errors import BackendCapabilityError, BackendError
 from tenfold.llm import OpenAIBackend, SamplingParams, free_port
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -94,8 +94,32 @@ def test_completions_send_integer_logprobs_stop_and_seed() -> None:
 
 def test_a_server_without_logprobs_is_reported() -> None:
     remote, _ = backend_with(lambda _r: httpx.Response(200, json=COMPLETION))
-    with pytest.raises(BackendError, match="returned no top_logprobs"):
+    with pytest.raises(BackendCapabilityError) as err:
         remote.next_token("p", k=5)
+    assert (err.value.server, err.value.field) == ("http://gpu-host:8000/v1", "top_logprobs")
+    assert str(err.value) == ("server http://gpu-host:8000/v1 does not support 'top_logprobs': "
+                              "the answer carried no top_logprobs; the call needs a server that returns them")
+
+
+def test_a_server_rejecting_continue_final_message_names_the_field() -> None:
+    body = {"error": {"message": "Unrecognized request argument supplied: continue_final_message"}}
+    remote, seen = backend_with(lambda _r: httpx.Response(400, json=body), retries=3)
+    msgs = [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "score: "}]
+    with pytest.raises(BackendCapabilityError) as err:
+        remote.next_token(msgs, k=10, add_generation_prompt=False, continue_final_message=True)
+    assert (err.value.server, err.value.field) == ("http://gpu-host:8000/v1", "continue_final_message")
+    assert "answered HTTP 400: Unrecognized request argument supplied: continue_final_message" in str(err.value)
+    assert len(seen) == 1
+    with pytest.raises(BackendCapabilityError, match="'continue_final_message'"):  # the streamed path too
+        list(remote.stream_chat(msgs, continue_final_message=True))
+
+
+def test_a_client_error_naming_a_field_the_request_did_not_send_stays_a_backend_error() -> None:
+    body = {"error": {"message": "continue_final_message and add_generation_prompt conflict"}}
+    remote, _ = backend_with(lambda _r: httpx.Response(400, json=body))
+    with pytest.raises(BackendError) as err:
+        remote.complete("p")
+    assert type(err.value) is BackendError
 
 
 def test_chat_flags_can_be_left_out_for_strict_servers() -> None:

@@ -8,7 +8,10 @@ the chat API's boolean ``logprobs`` plus ``top_logprobs``. Usage comes from the 
 vLLM needs ``--enable-prompt-tokens-details``).
 
 Connection failures, timeouts and HTTP 502/503/504 are retried with exponential back-off;
-what still fails raises :class:`~tenfold.errors.BackendError` naming the URL. ``metrics()``
+what still fails raises :class:`~tenfold.errors.BackendError` naming the URL. A server that
+rejects one of the fields above (an HTTP 400/422 whose message names it), or answers a
+``next_token`` call without ``top_logprobs``, raises its subclass
+:class:`~tenfold.errors.BackendCapabilityError` naming the server and the field. ``metrics()``
 reads Prometheus ``/metrics`` (vLLM's ``vllm:`` gauges, or ``tenfold:`` from tenfold's server).
 """
 
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from tenfold.core.api import api
 from tenfold.core.config import check_range
-from tenfold.errors import BackendError
+from tenfold.errors import BackendCapabilityError, BackendError
 
 from .backend import (
     FinishReason,
@@ -42,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["OpenAIBackend", "RemoteStream", "ServerMetrics"]
 
 _RETRY_STATUS = (502, 503, 504)
+_CAPABILITY_FIELDS = ("continue_final_message", "add_generation_prompt", "top_logprobs", "logprobs")
+"""Request fields a server may not implement; ``top_logprobs`` is tested before its substring ``logprobs``."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,7 @@ class RemoteStream(GenerationStream):
             with self._backend.client.stream("POST", url, json=self._body) as resp:
                 if resp.status_code >= 400:
                     resp.read()
-                    self._backend.raise_for(url, resp)
+                    self._backend.raise_for(url, resp, self._body)
                 for line in resp.iter_lines():
                     if not line.startswith("data:"):
                         continue
@@ -195,14 +200,23 @@ class OpenAIBackend:
 
         return (httpx.TransportError,)
 
-    def raise_for(self, url: str, resp: httpx.Response) -> None:
-        """Raise BackendError for an HTTP error answer, quoting the server's message."""
+    def raise_for(self, url: str, resp: httpx.Response, body: dict[str, Any] | None = None) -> None:
+        """Raise BackendError for an HTTP error answer, quoting the server's message.
+
+        A 400/422 whose message names a capability field the request sent (``continue_final_message``,
+        ``add_generation_prompt``, ``top_logprobs``, ``logprobs``) raises BackendCapabilityError.
+        """
         try:
             err = resp.json().get("error")
             message = err.get("message") if isinstance(err, dict) else err
         except (ValueError, AttributeError):
             message = resp.text[:300]
-        raise BackendError(f"{url} answered HTTP {resp.status_code}: {message}")
+        detail = f"{url} answered HTTP {resp.status_code}: {message}"
+        if resp.status_code in (400, 422) and body is not None:
+            named = next((f for f in _CAPABILITY_FIELDS if f in body and f in str(message)), None)
+            if named is not None:
+                raise BackendCapabilityError(self.base_url, named, detail)
+        raise BackendError(detail)
 
     def _request(self, method: str, url: str, body: dict[str, Any] | None = None) -> httpx.Response:
         last: Exception | str = ""
@@ -218,7 +232,7 @@ class OpenAIBackend:
                 last = f"HTTP {resp.status_code}"
                 continue
             if resp.status_code >= 400:
-                self.raise_for(url, resp)
+                self.raise_for(url, resp, body)
             return resp
         raise BackendError(f"cannot reach {url} after {self.retries + 1} attempts: {last}")
 
@@ -338,7 +352,10 @@ class OpenAIBackend:
         params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=k)
         gen = self.complete(prompt, params) if isinstance(prompt, str) else self.chat(prompt, params, **chat_flags)
         if not gen.top_logprobs:
-            raise BackendError(f"{self.base_url} returned no top_logprobs; the server must support logprobs")
+            raise BackendCapabilityError(
+                self.base_url, "top_logprobs",
+                "the answer carried no top_logprobs; the call needs a server that returns them",
+            )
         return NextToken(gen.top_logprobs[0], gen.usage)
 
     def count_tokens(self, text: str) -> int:

@@ -36,6 +36,18 @@ def test_solve_prints_marks(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
     assert lines[4].startswith("answer: 126  stop: answer  accept_rate: 0.67  tokens: 28")
 
 
+def test_solve_with_artifact_compat_sends_the_raw_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tenfold.systems.specreason.prompts import math_prompt
+
+    _fakes(monkeypatch, [S3], ["10"])  # str.isdigit: "10" scores 10 and is accepted
+    small, base = sr_cli._backend("S"), sr_cli._backend("B")
+    assert main(["specreason", "solve", "Start with 126.", "--small", "S", "--base", "B", "--artifact-compat"]) == 0
+    assert isinstance(small, ScriptedBackend) and isinstance(base, ScriptedBackend)
+    raw = math_prompt("Start with 126.", artifact_compat=True)
+    assert small.calls[0].messages == ({"role": "user", "content": raw},)
+    assert [c.kind for c in base.calls] == ["next_token"]  # accepted: no base step
+
+
 def test_eval_reports_accuracy(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from tenfold.systems.specreason.tasks import held_out
 

@@ -9,15 +9,17 @@ from typing import Any
 
 import pytest
 
-from tenfold.errors import BackendError, ConfigError
+from tenfold.errors import BackendCapabilityError, BackendError, ConfigError
 from tenfold.llm import OpenAIBackend, SamplingParams, ScriptedBackend, ScriptedReply, TokenLogprob, make_app
 from tenfold.systems.specreason import Result, SpecReason, SpecReasonConfig, extract_boxed, vanilla
 from tenfold.systems.specreason.loop import judge_messages, score_tokens, step_messages
 from tenfold.systems.specreason.prompts import (
     GPQA_PROMPT,
+    GPQA_PROMPT_ARTIFACT,
     JUDGE_INSTRUCTION,
     JUDGE_PREFIX,
     MATH_PROMPT,
+    MATH_PROMPT_ARTIFACT,
     gpqa_prompt,
     math_prompt,
 )
@@ -52,6 +54,35 @@ def test_fixed_strings_match_the_spec() -> None:
     g = gpqa_prompt("Q {A}", {"A": "a", "B": "b", "C": "c", "D": "d"})
     assert g.endswith("Problem: Q {A}.\nChoices:\n(A) a\n(B) b\n(C) c\n(D) d")
     assert "**Example output:** \\boxed{A}\n\n" in g
+
+
+def test_artifact_prompts_are_the_raw_indented_literals() -> None:
+    # The artifact's prompts are indented triple-quoted literals after str.format: a leading newline,
+    # 8-space indents, a trailing space where a sentence breaks, and a closing newline plus the indent.
+    pad = " " * 8
+    math_lines = ["", pad + "Solve the following math problem efficiently and clearly. Please reason step by step, ",
+                  pad + "separate logical reasoning steps with two newline characters (", "",
+                  "), and put your final answer within \\boxed{}.", pad + "Problem: {problem}", pad]
+    assert "\n".join(math_lines) == MATH_PROMPT_ARTIFACT
+    gpqa_lines = ["", pad + "What is the correct answer to the following problem? Please reason step by step. ",
+                  pad + "Separate logical reasoning steps with two newline characters (", "", ").",
+                  pad + "Put the final answer **strictly** in the format \\boxed{X}, where X is a single letter "
+                  "(A, B, C, or D).", "", pad + "**Example output:** \\boxed{A}", "", pad + "Problem: {problem}.",
+                  pad + "Choices: ", pad + "(A) {A}", pad + "(B) {B}", pad + "(C) {C}", pad + "(D) {D}", pad]
+    assert "\n".join(gpqa_lines) == GPQA_PROMPT_ARTIFACT
+    assert math_prompt("1+1?", artifact_compat=True) == MATH_PROMPT_ARTIFACT.replace("{problem}", "1+1?")
+    g = gpqa_prompt("Q {A}", {"A": "a (B) {B}", "B": "b", "C": "c", "D": "d"}, artifact_compat=True)
+    assert g.endswith("Problem: Q {A}.\n        Choices: \n        (A) a (B) {B}\n        (B) b\n        (C) c"
+                      "\n        (D) d\n        ")
+
+
+def test_artifact_compat_sends_the_raw_prompt_to_both_models() -> None:
+    gold = ScriptedBackend([S4], name="base")
+    _, small, base = _run([S4], ["9"], artifact_compat=True)
+    assert small.calls[0].messages == ({"role": "user", "content": math_prompt(PROBLEM, artifact_compat=True)},)
+    assert base.calls[0].messages[0] == {"role": "user", "content": math_prompt(PROBLEM, artifact_compat=True)}
+    vanilla(gold, PROBLEM, config=SpecReasonConfig(artifact_compat=True))
+    assert gold.calls[0].messages == ({"role": "user", "content": math_prompt(PROBLEM, artifact_compat=True)},)
 
 
 # -- the loop ----------------------------------------------------------------------------------
@@ -227,3 +258,14 @@ def test_unreachable_backend_is_a_backend_error() -> None:
     with pytest.raises(BackendError, match="cannot reach"):
         SpecReason(dead, dead).solve(PROBLEM)
     dead.close()
+
+
+def test_a_judge_server_without_logprobs_names_the_server_and_the_field() -> None:
+    import httpx
+
+    answer = {"choices": [{"message": {"content": "9"}, "finish_reason": "length"}], "usage": {}}
+    client = httpx.Client(transport=httpx.MockTransport(lambda _r: httpx.Response(200, json=answer)))
+    base = OpenAIBackend("http://judge-host:8000/v1", "m", http_client=client, context_window=512)
+    with pytest.raises(BackendCapabilityError) as err:
+        SpecReason(ScriptedBackend([S1]), base).solve(PROBLEM)
+    assert (err.value.server, err.value.field) == ("http://judge-host:8000/v1", "top_logprobs")

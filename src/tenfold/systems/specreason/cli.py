@@ -45,7 +45,7 @@ def _config(args: argparse.Namespace) -> SpecReasonConfig:
     return SpecReasonConfig(
         threshold=args.threshold, score_method=args.score_method, token_budget=args.token_budget,
         step_max_tokens=args.step_max_tokens, first_n_base=args.first_n_base, temperature=args.temperature,
-        seed=args.seed,
+        seed=args.seed, artifact_compat=args.artifact_compat,
     )
 
 
@@ -85,7 +85,7 @@ def _items(args: argparse.Namespace) -> list[tuple[str, str, str, dict[str, str]
         return [(p.text, str(p.answer), "int", None) for p in held_out(args.n, seed=args.seed + 1, exclude=train)]
     if name not in DATASETS or len(rest) != 1:
         raise ConfigError("dataset", args.dataset, f"must be 'arith' or one of {sorted(DATASETS)} followed by FILE")
-    items = load_dataset(name, Path(rest[0]), args.n, seed=args.seed)
+    items = load_dataset(name, Path(rest[0]), args.n, seed=args.seed, artifact_compat=args.artifact_compat)
     return [(it.problem, it.gold, it.kind, it.options) for it in items]
 
 
@@ -153,6 +153,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--first-n-base", type=int, default=0)
     p.add_argument("--temperature", type=float, default=0.6)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--artifact-compat", action="store_true",
+                   help="reproduce the upstream artifact: raw indented prompts, str.isdigit scoring, GPQA unshuffled")
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:

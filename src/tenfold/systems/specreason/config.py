@@ -36,7 +36,9 @@ class SpecReasonConfig(Config):
     top_logprobs: int = 10
     """Candidates the judge call asks for; the spec fixes 10; in [1, 20]."""
     artifact_compat: bool = False
-    """Reproduce the upstream artifact's scoring: ``str.isdigit`` (so ``"10"`` scores 10)."""
+    """Reproduce the upstream artifact (spec §2.6): its raw prompt strings (``MATH_PROMPT_ARTIFACT``,
+    ``GPQA_PROMPT_ARTIFACT``) and its ``str.isdigit`` scoring (so ``"10"`` scores 10). GPQA options
+    stay unshuffled through ``load_gpqa(..., artifact_compat=True)``."""
 
     def __post_init__(self) -> None:
         check_range("threshold", self.threshold, lo=0.0, hi=10.0)

@@ -130,14 +130,15 @@ DATASETS = {"aime": load_aime, "math500": load_math500, "gpqa": load_gpqa}
 """Loader per dataset name (the CLI's ``--dataset NAME FILE``)."""
 
 
-def load_dataset(name: str, path: Path, limit: int | None = None, *, seed: int = 0) -> list[DatasetItem]:
-    """Load dataset ``name`` (``aime``, ``math500``, ``gpqa``) from ``path``."""
+def load_dataset(name: str, path: Path, limit: int | None = None, *, seed: int = 0,
+                 artifact_compat: bool = False) -> list[DatasetItem]:
+    """Load dataset ``name`` (``aime``, ``math500``, ``gpqa``) from ``path`` (``artifact_compat``: GPQA unshuffled)."""
     from tenfold.errors import UnknownNameError
 
     if name not in DATASETS:
         raise UnknownNameError("dataset", name, sorted(DATASETS))
     if name == "gpqa":
-        return load_gpqa(path, limit if limit is not None else 100, seed=seed)
+        return load_gpqa(path, limit if limit is not None else 100, seed=seed, artifact_compat=artifact_compat)
     if name == "math500":
         return load_math500(path, limit if limit is not None else 100)
     return load_aime(path, limit)

@@ -6,6 +6,9 @@
     ├── DatasetError(TenfoldError, ValueError)   a dataset file lacks a column or is unreadable
     └── ConfigError
         └── TokenizerMismatchError               speculative decoding across different tokenizers
+
+A server that omits logprobs or rejects ``continue_final_message`` raises the llm layer's
+:class:`tenfold.errors.BackendCapabilityError` (a ``BackendError``), naming the server and the field.
 """
 
 from __future__ import annotations

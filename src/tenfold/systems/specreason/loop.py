@@ -159,6 +159,12 @@ def extract_boxed(text: str) -> str | None:
     return None
 
 
+def _prompt(problem: str, options: Mapping[str, str] | None, artifact_compat: bool) -> str:
+    if options is None:
+        return math_prompt(problem, artifact_compat=artifact_compat)
+    return gpqa_prompt(problem, options, artifact_compat=artifact_compat)
+
+
 # -- the loop ---------------------------------------------------------------------------------
 class SpecReason:
     """A small model drafts each step; the base model judges it and rewrites rejected ones."""
@@ -169,8 +175,9 @@ class SpecReason:
         self.config = config or SpecReasonConfig()
 
     def prompt(self, problem: str, options: Mapping[str, str] | None = None) -> str:
-        """The user prompt: :data:`MATH_PROMPT`, or :data:`GPQA_PROMPT` when options are given."""
-        return math_prompt(problem) if options is None else gpqa_prompt(problem, options)
+        """The user prompt: :data:`MATH_PROMPT`, or :data:`GPQA_PROMPT` when options are given
+        (their raw ``*_ARTIFACT`` strings under ``artifact_compat``)."""
+        return _prompt(problem, options, self.config.artifact_compat)
 
     def solve(self, problem: str, options: Mapping[str, str] | None = None) -> Result:
         cfg = self.config
@@ -279,7 +286,7 @@ def vanilla(
 ) -> Result:
     """One continuous generation with the same prompt, sampling and budget, and no step stops."""
     cfg = config or SpecReasonConfig()
-    prompt = math_prompt(problem) if options is None else gpqa_prompt(problem, options)
+    prompt = _prompt(problem, options, cfg.artifact_compat)
     params = SamplingParams(
         max_tokens=cfg.token_budget, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed * 1_000_003
     )
