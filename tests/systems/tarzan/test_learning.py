@@ -155,6 +155,7 @@ def test_quick_bench_trains_every_issue_arm_but_not_the_sensitivity_arm() -> Non
 
     assert QUICK.learned_arms == ("bc", "crr", "tarzan", "tarzan_no_cql", "tarzan_no_quantile")
     assert BitrateBenchConfig().learned_arms == tuple(LEARNED)
+    assert not QUICK.online and BitrateBenchConfig().online  # the online-RL baseline runs in full runs only
     with pytest.raises(ConfigError, match="'dqn'"):
         BitrateBenchConfig(learned_arms=("tarzan", "dqn"))
     with pytest.raises(ConfigError, match="learned_arms"):

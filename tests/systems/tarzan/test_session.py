@@ -89,3 +89,20 @@ def test_cli_eval_on_any_trace_directory(tmp_path: Path, capsys: pytest.CaptureF
     assert out["calls"] == 1.0
     assert main(["tarzan", "eval", "--traces", str(traces), "--policy", "tarzan", "--limit", "1"]) == 2
     assert "needs --checkpoint" in capsys.readouterr().err
+
+
+def test_cli_traces_can_name_a_side_of_the_documented_split(tmp_path: Path) -> None:
+    import argparse
+
+    from tenfold.errors import ConfigError
+    from tenfold.net.trace import SPLIT
+    from tenfold.systems.tarzan.cli import _refs
+
+    def refs(traces: str) -> list[ChunkRef]:
+        return _refs(argparse.Namespace(traces=traces, levels="1.5", rtts="100", seed=0, seconds=60.0, limit=None))
+
+    assert {Path(r.path).name for r in refs("split:train")} == set(SPLIT["train"])
+    assert len(refs("split:train")) == 40 and len(refs("split:test")) == 8
+    assert {Path(r.path).name for r in refs("split:test")} == set(SPLIT["test"])
+    with pytest.raises(ConfigError, match="must be a directory of Mahimahi traces, split:train or split:test"):
+        refs(str(tmp_path / "nowhere"))

@@ -8,6 +8,11 @@ the conservative weight at 1 instead of 0.01, a sensitivity arm that shows what 
 conservative term does on these logs. Headline ``bitrate_ratio_vs_gcc`` = Tarzan's P50
 bitrate / GCC's.
 
+Full runs add ``online``, the online-RL baseline (:mod:`.online`): the same SAC with α = 0,
+trained for the same number of gradient steps by calling over the emulator on the training
+chunks. Its row also holds the share of its training calls that did worse than GCC on the
+same chunk, on bitrate and on freezes (paper: 62% and 43%).
+
 Quick mode keeps the spec's data volume (level 1.5 Mbps, RTT 100 ms, all 40 training and 8
 held-out chunks) but trains 3,000 gradient steps per arm (batch 128) instead of the spec's
 10k/5k and leaves out the sensitivity arm ``tarzan_cql1``, so that it finishes within the
@@ -19,14 +24,16 @@ without it the actor follows an untrained critic.
 
 from __future__ import annotations
 
+import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tenfold.core.assets import atomic_path
 from tenfold.core.bench import BenchContext, BenchOutcome, Headline, benchmark
 from tenfold.core.config import Config, check_choice, check_positive, check_range
 from tenfold.errors import ConfigError
-from tenfold.systems.tarzan.collect import collect, split_refs
+from tenfold.systems.tarzan.collect import ChunkRef, collect, split_refs
 from tenfold.systems.tarzan.config import TrainConfig
 from tenfold.systems.tarzan.evaluate import evaluate, summarize
 from tenfold.systems.tarzan.train import train_from_logs
@@ -61,6 +68,8 @@ class BitrateBenchConfig(Config):
     """Length of each call."""
     learned_arms: tuple[str, ...] = tuple(LEARNED)
     """The learned arms to train and evaluate (``gcc`` and ``oracle`` always run)."""
+    online: bool = True
+    """Also train and evaluate the online-RL baseline (``sac_steps`` gradient steps)."""
 
     def __post_init__(self) -> None:
         check_positive("sac_steps", self.sac_steps)
@@ -75,13 +84,29 @@ class BitrateBenchConfig(Config):
 
 
 QUICK = BitrateBenchConfig(levels_mbps=(1.5,), rtts_ms=(100.0,), sac_steps=3000, bc_steps=3000, batch_size=128,
-                           bc_warmup_steps=1000, learned_arms=tuple(a for a in LEARNED if a != "tarzan_cql1"))
+                           bc_warmup_steps=1000, learned_arms=tuple(a for a in LEARNED if a != "tarzan_cql1"),
+                           online=False)
 
 
-def _train_one(item: tuple[str, str, dict[str, object], str]) -> str:
-    """Executor task: train one arm from the logs in a directory; returns the checkpoint path."""
-    _arm, logs_dir, cfg_data, out = item
-    return str(train_from_logs(Path(logs_dir), TrainConfig.from_dict(cfg_data), Path(out)))
+def _train_one(item: tuple[str, str | list[dict[str, object]], dict[str, object], str]) -> str:
+    """Executor task: train one arm from the logs in a directory (or, for ``online``, by calling
+    over the given chunks); returns the checkpoint path."""
+    _arm, source, cfg_data, out = item
+    cfg = TrainConfig.from_dict(cfg_data)
+    if cfg.algo != "online":
+        assert isinstance(source, str)
+        return str(train_from_logs(Path(source), cfg, Path(out)))
+    from tenfold.systems.tarzan.online import train_online
+    from tenfold.systems.tarzan.policy import Policy
+
+    assert isinstance(source, list)
+    result = train_online([ChunkRef(**ref) for ref in source], cfg)  # type: ignore[arg-type]
+    path = Policy("online", result.policy).save(Path(out))
+    with atomic_path(path.with_name(path.name + ".shares.json")) as tmp:
+        tmp.write_text(json.dumps({"train_calls": len(result.calls),
+                                   "train_calls_worse_bitrate_share": result.share_worse_bitrate,
+                                   "train_calls_worse_freeze_share": result.share_worse_freezes}))
+    return str(path)
 
 
 @benchmark("tarzan", "bitrate", "Offline-learned rate control vs GCC on held-out cellular traces")
@@ -92,7 +117,7 @@ def bitrate(ctx: BenchContext) -> BenchOutcome:
         train_refs = split_refs("train", cfg.levels_mbps, cfg.rtts_ms, (ctx.seed,), cfg.seconds)
         test_refs = split_refs("test", cfg.levels_mbps, cfg.rtts_ms, (ctx.seed + 1000,), cfg.seconds)
         collect(train_refs, work / "logs", ctx.executor)
-        jobs = []
+        jobs: list[tuple[str, str | list[dict[str, object]], dict[str, object], str]] = []
         for arm in cfg.learned_arms:
             algo = LEARNED[arm]
             sac = algo in SAC_ALGOS
@@ -100,10 +125,16 @@ def bitrate(ctx: BenchContext) -> BenchOutcome:
                              bc_warmup_steps=cfg.bc_warmup_steps if sac else 0, seed=ctx.seed,
                              cql_alpha=SENSITIVITY_CQL_ALPHA.get(arm, TrainConfig.cql_alpha))
             jobs.append((arm, str(work / "logs"), tc.to_dict(), str(work / f"{arm}.pt")))
-        checkpoints = dict(zip(cfg.learned_arms, ctx.executor.map(_train_one, jobs), strict=True))
+        if cfg.online:
+            tc = TrainConfig(algo="online", steps=cfg.sac_steps, batch_size=cfg.batch_size, seed=ctx.seed)
+            jobs.append(("online", [asdict(r) for r in train_refs], tc.to_dict(), str(work / "online.pt")))
+        checkpoints = dict(zip([job[0] for job in jobs], ctx.executor.map(_train_one, jobs), strict=True))
         arms: dict[str, str | None] = {"gcc": None, **checkpoints, "oracle": None}
         calls = evaluate(arms, test_refs, ctx.executor)
+        shares = json.loads((work / "online.pt.shares.json").read_text()) if cfg.online else {}
     table = summarize(calls)
+    if shares:
+        table["online"].update({k: float(v) for k, v in shares.items()})
     ratio = table["tarzan"]["bitrate_p50_mbps"] / table["gcc"]["bitrate_p50_mbps"]
     series = {"bitrate CDF over held-out calls (Mbps)": {
         arm: {"x": sorted(c.bitrate_mbps for c in calls if c.arm == arm),
@@ -116,5 +147,7 @@ def bitrate(ctx: BenchContext) -> BenchOutcome:
         series=series,
         notes=("Quick run: every learned arm trains 3,000 steps (batch 128; SAC arms after 1,000 BC warm-up "
                "steps) instead of the spec's 10k/5k; the sensitivity arm tarzan_cql1 (conservative weight 1) "
-               "runs only in full runs." if ctx.quick else "tarzan_cql1 is Tarzan with the conservative weight at 1."),
+               "runs only in full runs, and so does the online-RL baseline." if ctx.quick else
+               "tarzan_cql1 is Tarzan with the conservative weight at 1; online is the online-RL baseline (SAC, "
+               "alpha 0, the same gradient steps, learning by calling over the training chunks)."),
     )

@@ -1,4 +1,5 @@
-"""``tenfold tarzan ...``: collect GCC logs, ingest user logs, train offline, evaluate, serve, realnet."""
+"""``tenfold tarzan ...``: collect GCC logs, ingest user logs, train offline (or the online-RL baseline),
+evaluate, serve, realnet."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from tenfold.errors import ConfigError
 
 if TYPE_CHECKING:
     from tenfold.systems.tarzan.collect import ChunkRef
+    from tenfold.systems.tarzan.config import TrainConfig
+    from tenfold.systems.tarzan.train import Progress
 
 __all__: list[str] = []
 
@@ -29,14 +32,25 @@ def _floats(text: str) -> tuple[float, ...]:
     return values
 
 
+_SPLITS = {"split:train": "train", "split:test": "test"}
+"""``--traces`` names for the two sides of the packaged traces' documented split (``net.trace.SPLIT``)."""
+
+
 def _refs(args: argparse.Namespace) -> list[ChunkRef]:
+    from tenfold.net.trace import split_paths
     from tenfold.systems.tarzan.collect import chunk_refs
 
-    traces = Path(args.traces)
-    paths = sorted(p for p in traces.iterdir() if p.is_file() and p.suffix in (".up", ".down", ".trace", ""))
-    paths = [p for p in paths if p.name not in ("README",) and not p.name.endswith(".md")]
-    if not paths:
-        raise ConfigError("traces", str(traces), "must be a directory holding Mahimahi trace files")
+    if args.traces in _SPLITS:
+        paths = split_paths("train" if _SPLITS[args.traces] == "train" else "test")
+    else:
+        traces = Path(args.traces)
+        if not traces.is_dir():
+            raise ConfigError("traces", str(traces),
+                              "must be a directory of Mahimahi traces, split:train or split:test")
+        paths = sorted(p for p in traces.iterdir() if p.is_file() and p.suffix in (".up", ".down", ".trace", ""))
+        paths = [p for p in paths if p.name not in ("README",) and not p.name.endswith(".md")]
+        if not paths:
+            raise ConfigError("traces", str(traces), "must be a directory holding Mahimahi trace files")
     return chunk_refs(paths, _floats(args.levels), _floats(args.rtts), (args.seed,), args.seconds, args.limit)
 
 
@@ -61,15 +75,46 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(algo=args.algo, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
                       bc_warmup_steps=args.bc_warmup_steps, threads=args.threads)
-    state = StateFile(Path(args.state), args.state_every) if args.state else None
 
     def bar(steps: Iterable[int]) -> Iterator[int]:
         # A resumed run starts part-way: the bar counts from the steps already done.
         start = steps.start if isinstance(steps, range) else 0
         return iter(tqdm(steps, total=cfg.steps, initial=start, desc=f"train {cfg.algo}", file=sys.stderr))
 
+    if cfg.algo == "online":
+        return _train_online(args, cfg, bar)
+    if args.logs is None:
+        raise ConfigError("logs", None, f"--algo {cfg.algo} learns from logs: pass --logs DIR (from `collect`)")
+    if args.traces is not None:
+        raise ConfigError("traces", args.traces, f"--algo {cfg.algo} never calls over traces; only --algo online does")
+    state = StateFile(Path(args.state), args.state_every) if args.state else None
     out = train_from_logs(Path(args.logs), cfg, Path(args.out), progress=bar, state=state)
     print(out)
+    return 0
+
+
+def _train_online(args: argparse.Namespace, cfg: TrainConfig, bar: Progress) -> int:
+    """``train --algo online``: the checkpoint, plus ``<out>.calls.json`` with every training call beside GCC's."""
+    from dataclasses import asdict
+
+    from tenfold.core.assets import atomic_path
+    from tenfold.systems.tarzan.online import train_online
+    from tenfold.systems.tarzan.policy import Policy
+
+    if args.traces is None:
+        raise ConfigError("traces", None, "--algo online learns by calling over trace chunks: pass --traces DIR")
+    if args.logs is not None:
+        raise ConfigError("logs", args.logs, "--algo online learns from its own calls, not from logs")
+    if args.state is not None:
+        raise ConfigError("state", args.state, "--algo online is not resumable (its replay buffer is not saved)")
+    result = train_online(_refs(args), cfg, progress=bar)
+    out = Policy("online", result.policy).save(Path(args.out))
+    summary = {"checkpoint": str(out), "training_calls": len(result.calls),
+               "share_worse_bitrate": result.share_worse_bitrate, "share_worse_freezes": result.share_worse_freezes}
+    report = out.with_name(out.name + ".calls.json")
+    with atomic_path(report) as tmp:
+        tmp.write_text(json.dumps({**summary, "calls": [asdict(c) for c in result.calls]}, indent=1))
+    print(json.dumps({**summary, "calls_report": str(report)}, indent=1))
     return 0
 
 
@@ -140,13 +185,18 @@ def _cmd_realnet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trace_args(p: argparse.ArgumentParser, required: bool = True, what: str = "directory of Mahimahi traces") -> None:
+    p.add_argument("--traces", required=required,
+                   help=what + ", or split:train / split:test: the packaged traces' documented train/held-out split")
+    p.add_argument("--levels", default="1.5", help="comma-separated mean rates in Mbps (default 1.5)")
+    p.add_argument("--rtts", default="100", help="comma-separated RTTs in ms (default 100)")
+    p.add_argument("--seconds", type=float, default=60.0, help="call length (default 60)")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N calls")
+
+
 def _common(p: argparse.ArgumentParser, traces: bool = True) -> None:
     if traces:
-        p.add_argument("--traces", required=True, help="directory of Mahimahi traces")
-        p.add_argument("--levels", default="1.5", help="comma-separated mean rates in Mbps (default 1.5)")
-        p.add_argument("--rtts", default="100", help="comma-separated RTTs in ms (default 100)")
-        p.add_argument("--seconds", type=float, default=60.0, help="call length (default 60)")
-        p.add_argument("--limit", type=int, default=None, help="use only the first N calls")
+        _trace_args(p)
         p.add_argument("--executor", choices=["local", "ray"], default="local")
     p.add_argument("--seed", type=int, default=0)
 
@@ -160,8 +210,11 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_cmd_collect)
     p = sub.add_parser("train", help="train a controller offline from collected logs")
     _common(p, traces=False)
-    p.add_argument("--logs", required=True, help="directory of shards from `collect`")
-    p.add_argument("--algo", default="tarzan", choices=["tarzan", "no_cql", "no_qr", "no_prev_action", "bc", "crr"])
+    p.add_argument("--logs", default=None, help="directory of shards from `collect` (every offline algorithm)")
+    p.add_argument("--algo", default="tarzan",
+                   choices=["tarzan", "no_cql", "no_qr", "no_prev_action", "bc", "crr", "online"],
+                   help="online: the online-RL baseline, which learns by calling over the emulator on --traces")
+    _trace_args(p, required=False, what="online only: directory of Mahimahi traces to call over (training chunks)")
     p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--bc-warmup-steps", type=int, default=0, metavar="N",
@@ -176,7 +229,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("eval", help="evaluate a controller closed loop on any directory of Mahimahi traces")
     _common(p)
-    p.add_argument("--policy", required=True, choices=["gcc", "tarzan", "bc", "crr", "oracle"])
+    p.add_argument("--policy", required=True, choices=["gcc", "tarzan", "bc", "crr", "online", "oracle"])
     p.add_argument("--checkpoint", default=None, help="checkpoint of a trained policy")
     p.set_defaults(func=_cmd_eval)
     p = sub.add_parser("serve", help="serve a trained policy over a Unix socket (or --stdio JSON lines)")

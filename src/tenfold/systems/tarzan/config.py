@@ -86,7 +86,7 @@ class GccConfig(Config):
                               f"must be in [{self.min_threshold_ms}, {self.max_threshold_ms}]")
 
 
-ALGOS = ("tarzan", "no_cql", "no_qr", "no_prev_action", "bc", "crr")
+ALGOS = ("tarzan", "no_cql", "no_qr", "no_prev_action", "bc", "crr", "online")
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,8 @@ class TrainConfig(Config):
     """Offline training (spec §2.2 hyperparameters; unreported in the paper, so design choices)."""
 
     algo: str = "tarzan"
-    """One of tarzan, no_cql, no_qr, no_prev_action, bc, crr."""
+    """One of tarzan, no_cql, no_qr, no_prev_action, bc, crr (offline, from logs) or online (the
+    online-RL baseline, which calls over the emulator: :func:`tenfold.systems.tarzan.online.train_online`)."""
     steps: int = 100_000
     """Gradient steps."""
     batch_size: int = 256

@@ -8,6 +8,9 @@ a deterministic actor; ``crr`` weights the log-likelihood of logged actions by
 min(exp(A/β), 20) with A = Q(s, a) − mean of Q over 4 policy actions and a hard target copy
 every 100 steps (d3rlpy's CRR defaults).
 
+The SAC step itself is :class:`SacLearner`, which the online-RL baseline (:mod:`.online`, the
+only trainer that touches the emulator) reuses on its own calls.
+
 Every algorithm names the parts of its state (networks, optimizers, log α) so that a run given
 a :class:`~tenfold.systems.tarzan.trainstate.StateFile` can stop and resume exactly.
 """
@@ -22,12 +25,13 @@ from pathlib import Path
 import torch
 
 from tenfold.core.registry import Registry
+from tenfold.errors import ConfigError
 from tenfold.systems.tarzan.config import TrainConfig
 from tenfold.systems.tarzan.losses import actor_loss, cql_penalty, quantile_td_loss, temperature_loss
 from tenfold.systems.tarzan.models import DeterministicActor, GaussianActor, QuantileCritic
 from tenfold.systems.tarzan.trainstate import Part, StateFile, restore, save
 
-__all__ = ["ALGORITHMS", "TrainResult", "Transitions", "train", "train_from_logs"]
+__all__ = ["ALGORITHMS", "SacLearner", "TrainResult", "Transitions", "train", "train_from_logs"]
 
 PREV_ACTION_FEATURE = 6  # feature 7 of the spec, 0-based
 
@@ -80,23 +84,36 @@ def _polyak(target: torch.nn.Module, source: torch.nn.Module, tau: float) -> Non
             t.mul_(1 - tau).add_(s, alpha=tau)
 
 
-def _sac(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFile | None,
-         algo: str, cql_alpha: float, n_quantiles: int) -> TrainResult:
-    gen = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    actor = GaussianActor()
-    critics = (QuantileCritic(n_quantiles), QuantileCritic(n_quantiles))
-    targets = tuple(copy.deepcopy(c).requires_grad_(False) for c in critics)
-    log_alpha = torch.zeros(1, requires_grad=True)
-    opt_actor = torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr)
-    opt_critic = torch.optim.Adam([p for c in critics for p in c.parameters()], lr=cfg.critic_lr)
-    opt_temp = torch.optim.Adam([log_alpha], lr=cfg.temperature_lr)
-    parts: dict[str, Part] = {"actor": actor, "critic0": critics[0], "critic1": critics[1], "target0": targets[0],
-                              "target1": targets[1], "log_alpha": log_alpha, "opt_actor": opt_actor,
-                              "opt_critic": opt_critic, "opt_temp": opt_temp}
-    start, log = restore(state, cfg, parts, gen)
-    for step in progress(range(start, cfg.steps)):
-        s, a, r, s2, d = data.batch(_indices(gen, len(data), cfg.batch_size))
+class SacLearner:
+    """Tarzan's learner: the actor, two quantile critics, their Polyak targets, the entropy
+    temperature and their optimizers, with one gradient step on a batch (spec §2.2).
+
+    Offline arms feed it batches of logged transitions; the online-RL baseline
+    (:mod:`.online`) feeds it batches of its own replay buffer. Construction draws from torch's
+    global generator, so seed it (``torch.manual_seed``) first.
+    """
+
+    def __init__(self, cfg: TrainConfig, cql_alpha: float, n_quantiles: int) -> None:
+        self.cfg = cfg
+        self.cql_alpha = cql_alpha
+        self.actor = GaussianActor()
+        self.critics = (QuantileCritic(n_quantiles), QuantileCritic(n_quantiles))
+        self.targets = tuple(copy.deepcopy(c).requires_grad_(False) for c in self.critics)
+        self.log_alpha = torch.zeros(1, requires_grad=True)
+        self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.opt_critic = torch.optim.Adam([p for c in self.critics for p in c.parameters()], lr=cfg.critic_lr)
+        self.opt_temp = torch.optim.Adam([self.log_alpha], lr=cfg.temperature_lr)
+
+    def parts(self) -> dict[str, Part]:
+        """Everything a resumable run saves, by name."""
+        return {"actor": self.actor, "critic0": self.critics[0], "critic1": self.critics[1],
+                "target0": self.targets[0], "target1": self.targets[1], "log_alpha": self.log_alpha,
+                "opt_actor": self.opt_actor, "opt_critic": self.opt_critic, "opt_temp": self.opt_temp}
+
+    def update(self, batch: tuple[torch.Tensor, ...], step: int) -> dict[str, float]:
+        """One gradient step on (s, a, r, s′, done); returns the step's losses."""
+        cfg, actor, critics, targets, log_alpha = self.cfg, self.actor, self.critics, self.targets, self.log_alpha
+        s, a, r, s2, d = batch
         with torch.no_grad():
             a2, logp2 = actor.sample(s2, 1)  # (B, 1)
             t0, t1 = targets[0](s2, a2), targets[1](s2, a2)  # (B, N) each
@@ -104,10 +121,10 @@ def _sac(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFi
             theta_bar = torch.where((t0.mean(-1) <= t1.mean(-1)).unsqueeze(-1), t0, t1)
             y = r.unsqueeze(-1) + cfg.gamma * (1 - d.unsqueeze(-1)) * (theta_bar - log_alpha.exp() * logp2)
         td = sum((quantile_td_loss(c(s, a), y) for c in critics), torch.zeros(()))
-        cql = sum((cql_penalty(c, actor, s, a, cql_alpha) for c in critics), torch.zeros(()))
-        opt_critic.zero_grad()
+        cql = sum((cql_penalty(c, actor, s, a, self.cql_alpha) for c in critics), torch.zeros(()))
+        self.opt_critic.zero_grad()
         (td + cql).backward()
-        opt_critic.step()
+        self.opt_critic.step()
         if step < cfg.bc_warmup_steps:
             # CQL's reference code (policy_eval_start) trains the actor by behaviour cloning
             # while the critics warm up: α·log π(ã|s) − log π(a_data|s), still entropy-regularised.
@@ -116,20 +133,32 @@ def _sac(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFi
             logp = logp_pi.detach()
         else:
             pi_loss, logp = actor_loss(actor, critics, s, log_alpha)
-        opt_actor.zero_grad()
+        self.opt_actor.zero_grad()
         pi_loss.backward()
-        opt_actor.step()
+        self.opt_actor.step()
         temp = temperature_loss(log_alpha, logp)
-        opt_temp.zero_grad()
+        self.opt_temp.zero_grad()
         temp.backward()
-        opt_temp.step()
+        self.opt_temp.step()
         for t, c in zip(targets, critics, strict=True):
             _polyak(t, c, cfg.tau)
+        return {"td": float(td.detach()), "cql": float(cql.detach()), "actor": float(pi_loss.detach()),
+                "alpha": float(log_alpha.detach().exp())}
+
+
+def _sac(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFile | None,
+         algo: str, cql_alpha: float, n_quantiles: int) -> TrainResult:
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    learner = SacLearner(cfg, cql_alpha, n_quantiles)
+    parts = learner.parts()
+    start, log = restore(state, cfg, parts, gen)
+    for step in progress(range(start, cfg.steps)):
+        losses = learner.update(data.batch(_indices(gen, len(data), cfg.batch_size)), step)
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
-            log.append({"step": step, "td": float(td.detach()), "cql": float(cql.detach()),
-                        "actor": float(pi_loss.detach()), "alpha": float(log_alpha.detach().exp())})
+            log.append({"step": step, **losses})
         save(state, cfg, parts, gen, step + 1, log)
-    return TrainResult(algo, actor, log)
+    return TrainResult(algo, learner.actor, log)
 
 
 @ALGORITHMS.register("tarzan")
@@ -214,6 +243,9 @@ def _crr(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFi
 def train(data: Transitions, cfg: TrainConfig, progress: Progress | None = None,
           state: StateFile | None = None) -> TrainResult:
     """Train ``cfg.algo`` on logged transitions only; with ``state``, resumably (see :mod:`.trainstate`)."""
+    if cfg.algo == "online":
+        raise ConfigError("algo", cfg.algo, "learns by calling over the emulator, not from logs: use tarzan.online."
+                                            "train_online (CLI: tarzan train --algo online --traces DIR)")
     fn = ALGORITHMS.get(cfg.algo)
     torch.set_num_threads(cfg.threads)
     return fn(data, cfg, progress or iter, state)
@@ -222,7 +254,6 @@ def train(data: Transitions, cfg: TrainConfig, progress: Progress | None = None,
 def train_from_logs(logs_dir: Path, cfg: TrainConfig, out: Path, progress: Progress | None = None,
                     state: StateFile | None = None) -> Path:
     """Read every Parquet shard in ``logs_dir``, train ``cfg.algo`` and save the policy to ``out``."""
-    from tenfold.errors import ConfigError
     from tenfold.systems.tarzan.dataset import build_transitions
     from tenfold.systems.tarzan.policy import Policy
     from tenfold.systems.tarzan.telemetry import read_log
