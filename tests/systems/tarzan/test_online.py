@@ -96,7 +96,7 @@ def test_the_benchmark_task_trains_online_and_reports_the_shares(tmp_path: Path)
     cfg = TrainConfig(algo="online", steps=20, batch_size=8, seed=1)
     path = _train_one(("online", [asdict(r) for r in REFS], cfg.to_dict(), str(tmp_path / "online.pt")))
     assert Policy.load(path).algo == "online"
-    shares = json.loads(Path(path + ".shares.json").read_text())
+    shares = json.loads(Path(path + ".calls.json").read_text())
     assert shares["train_calls"] == 1  # 20 steps: the first 5 s call's 99 transitions pay for them all
     assert shares["train_calls_worse_bitrate_share"] in (0.0, 1.0)
     assert shares["train_calls_worse_freeze_share"] in (0.0, 1.0)

@@ -29,7 +29,6 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tenfold.core.assets import atomic_path
 from tenfold.core.bench import BenchContext, BenchOutcome, Headline, benchmark
 from tenfold.core.config import Config, check_choice, check_positive, check_range
 from tenfold.errors import ConfigError
@@ -97,15 +96,9 @@ def _train_one(item: tuple[str, str | list[dict[str, object]], dict[str, object]
         assert isinstance(source, str)
         return str(train_from_logs(Path(source), cfg, Path(out)))
     from tenfold.systems.tarzan.online import train_online
-    from tenfold.systems.tarzan.policy import Policy
 
     assert isinstance(source, list)
-    result = train_online([ChunkRef(**ref) for ref in source], cfg)  # type: ignore[arg-type]
-    path = Policy("online", result.policy).save(Path(out))
-    with atomic_path(path.with_name(path.name + ".shares.json")) as tmp:
-        tmp.write_text(json.dumps({"train_calls": len(result.calls),
-                                   "train_calls_worse_bitrate_share": result.share_worse_bitrate,
-                                   "train_calls_worse_freeze_share": result.share_worse_freezes}))
+    path, _report = train_online([ChunkRef(**ref) for ref in source], cfg).save(Path(out))  # type: ignore[arg-type]
     return str(path)
 
 
@@ -131,10 +124,11 @@ def bitrate(ctx: BenchContext) -> BenchOutcome:
         checkpoints = dict(zip([job[0] for job in jobs], ctx.executor.map(_train_one, jobs), strict=True))
         arms: dict[str, str | None] = {"gcc": None, **checkpoints, "oracle": None}
         calls = evaluate(arms, test_refs, ctx.executor)
-        shares = json.loads((work / "online.pt.shares.json").read_text()) if cfg.online else {}
+        report = json.loads((work / "online.pt.calls.json").read_text()) if cfg.online else {}
     table = summarize(calls)
-    if shares:
-        table["online"].update({k: float(v) for k, v in shares.items()})
+    if report:
+        table["online"].update({k: float(report[k]) for k in ("train_calls", "train_calls_worse_bitrate_share",
+                                                             "train_calls_worse_freeze_share")})
     ratio = table["tarzan"]["bitrate_p50_mbps"] / table["gcc"]["bitrate_p50_mbps"]
     series = {"bitrate CDF over held-out calls (Mbps)": {
         arm: {"x": sorted(c.bitrate_mbps for c in calls if c.arm == arm),

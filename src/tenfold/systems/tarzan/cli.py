@@ -32,16 +32,12 @@ def _floats(text: str) -> tuple[float, ...]:
     return values
 
 
-_SPLITS = {"split:train": "train", "split:test": "test"}
-"""``--traces`` names for the two sides of the packaged traces' documented split (``net.trace.SPLIT``)."""
-
-
 def _refs(args: argparse.Namespace) -> list[ChunkRef]:
     from tenfold.net.trace import split_paths
     from tenfold.systems.tarzan.collect import chunk_refs
 
-    if args.traces in _SPLITS:
-        paths = split_paths("train" if _SPLITS[args.traces] == "train" else "test")
+    if args.traces in ("split:train", "split:test"):  # the packaged traces' documented split (net.trace.SPLIT)
+        paths = split_paths("train" if args.traces == "split:train" else "test")
     else:
         traces = Path(args.traces)
         if not traces.is_dir():
@@ -95,11 +91,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _train_online(args: argparse.Namespace, cfg: TrainConfig, bar: Progress) -> int:
     """``train --algo online``: the checkpoint, plus ``<out>.calls.json`` with every training call beside GCC's."""
-    from dataclasses import asdict
-
-    from tenfold.core.assets import atomic_path
     from tenfold.systems.tarzan.online import train_online
-    from tenfold.systems.tarzan.policy import Policy
 
     if args.traces is None:
         raise ConfigError("traces", None, "--algo online learns by calling over trace chunks: pass --traces DIR")
@@ -108,13 +100,10 @@ def _train_online(args: argparse.Namespace, cfg: TrainConfig, bar: Progress) -> 
     if args.state is not None:
         raise ConfigError("state", args.state, "--algo online is not resumable (its replay buffer is not saved)")
     result = train_online(_refs(args), cfg, progress=bar)
-    out = Policy("online", result.policy).save(Path(args.out))
-    summary = {"checkpoint": str(out), "training_calls": len(result.calls),
-               "share_worse_bitrate": result.share_worse_bitrate, "share_worse_freezes": result.share_worse_freezes}
-    report = out.with_name(out.name + ".calls.json")
-    with atomic_path(report) as tmp:
-        tmp.write_text(json.dumps({**summary, "calls": [asdict(c) for c in result.calls]}, indent=1))
-    print(json.dumps({**summary, "calls_report": str(report)}, indent=1))
+    out, report = result.save(Path(args.out))
+    print(json.dumps({"checkpoint": str(out), "training_calls": len(result.calls),
+                      "share_worse_bitrate": result.share_worse_bitrate,
+                      "share_worse_freezes": result.share_worse_freezes, "calls_report": str(report)}, indent=1))
     return 0
 
 

@@ -19,7 +19,7 @@ from tenfold.net.trace import Trace, chunk_trace, load_trace, rescale_trace, spl
 from tenfold.systems.tarzan.session import CallSpec, GccController, run_call
 from tenfold.systems.tarzan.telemetry import write_log
 
-__all__ = ["ChunkRef", "chunk_refs", "collect", "load_chunk"]
+__all__ = ["ChunkRef", "call_spec", "chunk_refs", "collect", "load_chunk"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,11 @@ def load_chunk(ref: ChunkRef) -> Trace:
     return rescale_trace(chunks[ref.index], ref.level_mbps)
 
 
+def call_spec(ref: ChunkRef) -> CallSpec:
+    """The call a ref names: its rescaled chunk, RTT, level, seed and length."""
+    return CallSpec(load_chunk(ref), ref.chunk_id, ref.rtt_ms, ref.level_mbps, ref.seed, ref.seconds)
+
+
 def chunk_refs(paths: Iterable[Path], levels: Sequence[float], rtts: Sequence[float],
                seeds: Sequence[int] = (0,), seconds: float = 60.0, limit: int | None = None) -> list[ChunkRef]:
     """Every (chunk, level, RTT, seed) of the given trace files; ``limit`` keeps the first chunks."""
@@ -78,8 +83,7 @@ def split_refs(part: str, levels: Sequence[float], rtts: Sequence[float], seeds:
 
 def _collect_one(item: tuple[ChunkRef, str]) -> dict[str, object]:
     ref, out_dir = item
-    spec = CallSpec(load_chunk(ref), ref.chunk_id, ref.rtt_ms, ref.level_mbps, ref.seed, ref.seconds)
-    result = run_call(spec, GccController())
+    result = run_call(call_spec(ref), GccController())
     name = ref.call_id.replace("|", "_").replace("#", "-") + ".parquet"
     path = write_log(result.rows, Path(out_dir) / name)
     return {"shard": path.name, "ref": asdict(ref), "steps": len(result.rows),

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from tenfold.core.executor import Executor, LocalExecutor
-from tenfold.systems.tarzan.collect import ChunkRef, load_chunk
+from tenfold.systems.tarzan.collect import ChunkRef, call_spec
 from tenfold.systems.tarzan.gcc import Gcc
 from tenfold.systems.tarzan.oracle import ReorderOracle, smoothed_capacity_bps
 from tenfold.systems.tarzan.policy import Policy
-from tenfold.systems.tarzan.session import CallSpec, GccController, ScheduleController, run_call
+from tenfold.systems.tarzan.session import GccController, ScheduleController, run_call
 
 __all__ = ["CallMetrics", "PolicyController", "evaluate", "summarize"]
 
@@ -46,8 +46,7 @@ class CallMetrics:
 
 def _eval_one(item: tuple[str, str | None, ChunkRef]) -> CallMetrics:
     arm, checkpoint, ref = item
-    trace = load_chunk(ref)
-    spec = CallSpec(trace, ref.chunk_id, ref.rtt_ms, ref.level_mbps, ref.seed, ref.seconds)
+    spec = call_spec(ref)
     if arm == "gcc":
         result = run_call(spec, GccController())
     elif arm == "oracle":

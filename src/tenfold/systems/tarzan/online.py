@@ -26,20 +26,24 @@ does not apply (there are no logged actions), so ``bc_warmup_steps`` must be 0.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from tenfold.core.assets import atomic_path
 from tenfold.errors import ConfigError
-from tenfold.systems.tarzan.collect import ChunkRef, load_chunk
+from tenfold.systems.tarzan.collect import ChunkRef, call_spec
 from tenfold.systems.tarzan.config import TrainConfig
 from tenfold.systems.tarzan.dataset import TransitionArrays, build_transitions
 from tenfold.systems.tarzan.features import action_to_bps
 from tenfold.systems.tarzan.gcc import Gcc
 from tenfold.systems.tarzan.models import GaussianActor
-from tenfold.systems.tarzan.session import CallResult, CallSpec, GccController, run_call
+from tenfold.systems.tarzan.policy import Policy
+from tenfold.systems.tarzan.session import CallResult, GccController, run_call
 from tenfold.systems.tarzan.train import Progress, SacLearner
 
 __all__ = ["ExploringController", "OnlineCall", "OnlineResult", "train_online"]
@@ -98,6 +102,19 @@ class OnlineResult:
         """Share of training calls with a higher freeze rate than GCC's on the same chunk."""
         return sum(c.worse_freezes for c in self.calls) / len(self.calls)
 
+    def summary(self) -> dict[str, float]:
+        """The training calls' count and the two shares, as the benchmark's ``online`` row adds them."""
+        return {"train_calls": float(len(self.calls)), "train_calls_worse_bitrate_share": self.share_worse_bitrate,
+                "train_calls_worse_freeze_share": self.share_worse_freezes}
+
+    def save(self, out: Path) -> tuple[Path, Path]:
+        """Write the policy to ``out`` and every training call with :meth:`summary` to ``<out>.calls.json``."""
+        path = Policy("online", self.policy).save(out)
+        report = path.with_name(path.name + ".calls.json")
+        with atomic_path(report) as tmp:
+            tmp.write_text(json.dumps({**self.summary(), "calls": [asdict(c) for c in self.calls]}, indent=1))
+        return path, report
+
 
 class _ReplayBuffer:
     """Transitions of every call played so far, as growing tensors."""
@@ -125,10 +142,6 @@ def _chunk_order(refs: Sequence[ChunkRef], seed: int) -> Iterator[ChunkRef]:
             yield refs[int(i)]
 
 
-def _spec(ref: ChunkRef) -> CallSpec:
-    return CallSpec(load_chunk(ref), ref.chunk_id, ref.rtt_ms, ref.level_mbps, ref.seed, ref.seconds)
-
-
 def train_online(refs: Sequence[ChunkRef], cfg: TrainConfig, progress: Progress | None = None) -> OnlineResult:
     """Train the online-RL baseline for ``cfg.steps`` gradient steps on calls over ``refs``."""
     if not refs:
@@ -148,7 +161,7 @@ def train_online(refs: Sequence[ChunkRef], cfg: TrainConfig, progress: Progress 
     for step in (progress or iter)(range(cfg.steps)):
         while budget == 0:
             ref = next(order)
-            spec = _spec(ref)
+            spec = call_spec(ref)
             played = run_call(spec, ExploringController(learner.actor))
             if ref.call_id not in gcc_runs:
                 gcc_runs[ref.call_id] = run_call(spec, GccController())
