@@ -66,6 +66,12 @@ def test_a_resumed_run_refuses_another_config_and_fewer_steps(tmp_path: Path) ->
     # threads and log_every may change between sessions.
     train(data, TrainConfig(algo="bc", steps=6, batch_size=16, seed=1, threads=2, log_every=3), state=state)
     assert torch.load(state.path, weights_only=True)["step"] == 6
+    # A state written before the `engine` field existed resumes as the torch engine's.
+    blob = torch.load(state.path, weights_only=True)
+    del blob["config"]["engine"]
+    torch.save(blob, state.path)
+    train(data, TrainConfig(algo="bc", steps=7, batch_size=16, seed=1), state=state)
+    assert torch.load(state.path, weights_only=True)["step"] == 7
 
 
 def test_a_damaged_or_foreign_state_file_is_named(tmp_path: Path) -> None:

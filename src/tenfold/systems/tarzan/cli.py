@@ -70,7 +70,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from tenfold.systems.tarzan.trainstate import StateFile
 
     cfg = TrainConfig(algo=args.algo, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
-                      bc_warmup_steps=args.bc_warmup_steps, threads=args.threads)
+                      bc_warmup_steps=args.bc_warmup_steps, threads=args.threads, engine=args.engine)
 
     def bar(steps: Iterable[int]) -> Iterator[int]:
         # A resumed run starts part-way: the bar counts from the steps already done.
@@ -210,6 +210,9 @@ def _configure(parser: argparse.ArgumentParser) -> None:
                    help="SAC arms: first steps in which the actor imitates the logged actions "
                         "(the benchmark uses 1,000 quick, 10,000 full)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--engine", choices=["torch", "d3rlpy"], default="torch",
+                   help="d3rlpy: SAC arms through d3rlpy 2.8.1's CQL (pip install 'tenfold[tarzan-d3rlpy]'; "
+                        "no BC warm-up, no --state)")
     p.add_argument("--out", required=True, help="checkpoint file to write")
     p.add_argument("--state", default=None, metavar="FILE",
                    help="resumable training state: written every --state-every steps, resumed from when it exists "

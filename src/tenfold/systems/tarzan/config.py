@@ -87,6 +87,9 @@ class GccConfig(Config):
 
 
 ALGOS = ("tarzan", "no_cql", "no_qr", "no_prev_action", "bc", "crr", "online")
+ENGINES = ("torch", "d3rlpy")
+D3RLPY_ALGOS = ("tarzan", "no_cql", "no_qr", "no_prev_action")
+"""The SAC arms, which the d3rlpy engine can train; BC, CRR and online RL use the torch engine."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,9 @@ class TrainConfig(Config):
     """torch threads; 1 is fastest for these small networks on 2 cores."""
     log_every: int = 500
     """Steps between loss-log entries."""
+    engine: str = "torch"
+    """``torch`` (this package's losses) or ``d3rlpy`` (d3rlpy 2.8.1's CQL, extra
+    ``tenfold[tarzan-d3rlpy]``; SAC arms only, no BC warm-up, not resumable)."""
 
     def __post_init__(self) -> None:
         check_choice("algo", self.algo, ALGOS)
@@ -143,6 +149,12 @@ class TrainConfig(Config):
         check_positive("threads", self.threads)
         check_range("bc_warmup_steps", self.bc_warmup_steps, lo=0)
         check_positive("log_every", self.log_every)
+        check_choice("engine", self.engine, ENGINES)
+        if self.engine == "d3rlpy":
+            if self.algo not in D3RLPY_ALGOS:
+                raise ConfigError("algo", self.algo, f"the d3rlpy engine trains {', '.join(D3RLPY_ALGOS)}")
+            if self.bc_warmup_steps:
+                raise ConfigError("bc_warmup_steps", self.bc_warmup_steps, "d3rlpy's CQL has no warm-up: use 0")
         for name in ("actor_lr", "critic_lr", "temperature_lr", "crr_beta", "crr_max_weight"):
             check_positive(name, getattr(self, name))
 

@@ -150,6 +150,8 @@ def _sac(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFi
          algo: str, cql_alpha: float, n_quantiles: int) -> TrainResult:
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
+    if cfg.engine == "d3rlpy":
+        return _sac_d3rlpy(data, cfg, progress, state, gen, algo, cql_alpha, n_quantiles)
     learner = SacLearner(cfg, cql_alpha, n_quantiles)
     parts = learner.parts()
     start, log = restore(state, cfg, parts, gen)
@@ -159,6 +161,22 @@ def _sac(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFi
             log.append({"step": step, **losses})
         save(state, cfg, parts, gen, step + 1, log)
     return TrainResult(algo, learner.actor, log)
+
+
+def _sac_d3rlpy(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFile | None,
+                gen: torch.Generator, algo: str, cql_alpha: float, n_quantiles: int) -> TrainResult:
+    """The same arm through d3rlpy's CQL, on batches from the same seeded sampler."""
+    from tenfold.systems.tarzan.d3rlpy_engine import D3rlpyLearner
+
+    if state is not None:
+        raise ConfigError("state", str(state.path), "d3rlpy runs are not resumable; train without --state")
+    learner = D3rlpyLearner(cfg, cql_alpha, n_quantiles)
+    log: list[dict[str, float]] = []
+    for step in progress(range(cfg.steps)):
+        losses = learner.update(data.batch(_indices(gen, len(data), cfg.batch_size)))
+        if step % cfg.log_every == 0 or step == cfg.steps - 1:
+            log.append({"step": step, **losses})
+    return TrainResult(algo, learner.actor(), log)
 
 
 @ALGORITHMS.register("tarzan")

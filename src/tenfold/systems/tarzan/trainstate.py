@@ -64,10 +64,11 @@ def restore(state: StateFile | None, cfg: TrainConfig, parts: Mapping[str, Part]
     if state is None or not state.path.exists():
         return 0, []
     blob = _load(state.path)
-    saved = blob["config"]
+    # A field added after the state was written counts as its default (``engine``: torch).
+    saved = {**TrainConfig().to_dict(), **blob["config"]}
     for name, value in cfg.to_dict().items():
-        if name not in FREE_FIELDS and saved.get(name) != value:
-            raise ConfigError(name, value, f"differs from the run saved in {state.path} ({saved.get(name)!r})")
+        if name not in FREE_FIELDS and saved[name] != value:
+            raise ConfigError(name, value, f"differs from the run saved in {state.path} ({saved[name]!r})")
     done = int(blob["step"])
     if done > cfg.steps:
         raise ConfigError("steps", cfg.steps, f"is below the {done} steps already done in {state.path}")

@@ -1,0 +1,201 @@
+"""The d3rlpy engine (spec §2.2 "Engines"): Tarzan's SAC arms trained by d3rlpy 2.8.1's CQL.
+
+Installed with the extra ``tenfold[tarzan-d3rlpy]``. The networks are the torch engine's: a
+GRU(12→32) encoder per network (:class:`GruEncoderFactory`), 2×256 MLPs, 128-quantile critics
+(``QRQFunctionFactory``; the ``no_qr`` arm uses the scalar ``MeanQFunctionFactory``), and the
+spec's ``CQLConfig`` (``conservative_weight`` = α, ``alpha_learning_rate=0``,
+``initial_alpha=1``, ``n_action_samples=10``), so d3rlpy's effective CQL weight is exactly α.
+
+Batches are drawn by the same seeded sampler as the torch engine and handed to
+``CQL.update``; d3rlpy never sees a dataset object, a simulator or trace capacity. The trained
+policy is copied into a :class:`~.models.GaussianActor` (d3rlpy's ``_mu`` and ``_logstd``
+rows become the actor's last layer), so checkpoints, serving and evaluation are shared.
+
+What differs from the torch engine is d3rlpy's own code, not a choice made here:
+
+* the CQL log-sum-exp also scores 10 policy actions drawn at the *next* state (30 actions
+  per state instead of 20), and subtracts ``alpha_threshold`` (a constant: no gradient);
+* the temperature loss is −exp(log α_ent)·(log π − 1) rather than −log α_ent·(log π − 1)
+  (same fixed point, another step size);
+* there is no behaviour-cloning warm-up, so ``bc_warmup_steps`` must be 0;
+* runs are not resumable (``--state``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import io
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tenfold.errors import ConfigError
+from tenfold.systems.tarzan.config import TrainConfig
+from tenfold.systems.tarzan.models import STATE_FEATURES, STATE_STEPS, GaussianActor, QuantileCritic
+
+__all__ = ["D3rlpyLearner", "GruEncoderFactory", "require_d3rlpy"]
+
+
+def require_d3rlpy() -> Any:
+    """Import d3rlpy, or raise a ConfigError that says how to install it."""
+    try:
+        # d3rlpy imports gym 0.26, which prints a deprecation banner on import.
+        with contextlib.redirect_stderr(io.StringIO()):
+            import d3rlpy
+    except ImportError as exc:
+        raise ConfigError("engine", "d3rlpy", "needs d3rlpy 2.8.1: pip install 'tenfold[tarzan-d3rlpy]'") from exc
+    return d3rlpy
+
+
+class _GruMlp(nn.Module):
+    """GRU(12→32) on the state window, the last hidden state (⊕ the action) → 256 → 256, ReLU."""
+
+    def __init__(self, action_size: int = 0, hidden: int = 32, width: int = 256) -> None:
+        super().__init__()
+        self.gru = nn.GRU(STATE_FEATURES, hidden, num_layers=1, batch_first=True)
+        self.fc1 = nn.Linear(hidden + action_size, width)
+        self.fc2 = nn.Linear(width, width)
+
+    def features(self, x: torch.Tensor, action: torch.Tensor | None) -> torch.Tensor:
+        _, h = self.gru(x)
+        z = h[-1] if action is None else torch.cat([h[-1], action], dim=-1)
+        out: torch.Tensor = torch.relu(self.fc2(torch.relu(self.fc1(z))))
+        return out
+
+
+@functools.cache
+def _encoder_classes() -> tuple[type, type, type]:
+    """d3rlpy's encoder bases and our factory, built on first use (d3rlpy is an optional extra)."""
+    from d3rlpy.models.encoders import EncoderFactory, register_encoder_factory
+    from d3rlpy.models.torch import Encoder, EncoderWithAction
+
+    class GruEncoder(Encoder):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = _GruMlp()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net.features(x, None)
+
+    class GruEncoderWithAction(EncoderWithAction):  # type: ignore[misc]
+        def __init__(self, action_size: int) -> None:
+            super().__init__()
+            self.net = _GruMlp(action_size)
+
+        def forward(self, x: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+            return self.net.features(x, action)
+
+    @dataclasses.dataclass()
+    class Factory(EncoderFactory):  # type: ignore[misc]
+        """The GRU state encoder of spec §2.2 as a d3rlpy ``EncoderFactory``."""
+
+        def create(self, observation_shape: Any) -> GruEncoder:
+            _check_shape(observation_shape)
+            return GruEncoder()
+
+        def create_with_action(self, observation_shape: Any, action_size: int,
+                               discrete_action: bool = False) -> GruEncoderWithAction:
+            _check_shape(observation_shape)
+            return GruEncoderWithAction(action_size)
+
+        @staticmethod
+        def get_type() -> str:
+            return "tenfold_tarzan_gru"
+
+    register_encoder_factory(Factory)
+    return GruEncoder, GruEncoderWithAction, Factory
+
+
+def _check_shape(shape: Any) -> None:
+    if tuple(shape) != (STATE_STEPS, STATE_FEATURES):
+        raise ConfigError("observation_shape", tuple(shape), f"must be ({STATE_STEPS}, {STATE_FEATURES})")
+
+
+_CLASSES: tuple[type, type, type] | None = None
+
+
+def GruEncoderFactory() -> Any:
+    """A d3rlpy ``EncoderFactory`` for the GRU state encoder (registered once)."""
+    global _CLASSES
+    require_d3rlpy()
+    if _CLASSES is None:
+        _CLASSES = _encoder_classes()
+    return _CLASSES[2]()
+
+
+class D3rlpyLearner:
+    """d3rlpy's CQL with the spec's configuration, updated on batches of (s, a, r, s′, done)."""
+
+    def __init__(self, cfg: TrainConfig, cql_alpha: float, n_quantiles: int) -> None:
+        d3rlpy = require_d3rlpy()
+        from d3rlpy.models.q_functions import MeanQFunctionFactory, QRQFunctionFactory
+
+        q_func = QRQFunctionFactory(n_quantiles=n_quantiles) if n_quantiles > 1 else MeanQFunctionFactory()
+        self.config = d3rlpy.algos.CQLConfig(
+            actor_learning_rate=cfg.actor_lr, critic_learning_rate=cfg.critic_lr,
+            temp_learning_rate=cfg.temperature_lr, alpha_learning_rate=0.0, initial_alpha=1.0,
+            initial_temperature=1.0, batch_size=cfg.batch_size, gamma=cfg.gamma, tau=cfg.tau, n_critics=2,
+            conservative_weight=cql_alpha, n_action_samples=10, q_func_factory=q_func,
+            actor_encoder_factory=GruEncoderFactory(), critic_encoder_factory=GruEncoderFactory())
+        self.algo = self.config.create(device="cpu:0")
+        self.algo.create_impl((STATE_STEPS, STATE_FEATURES), 1)
+        self.n_quantiles = n_quantiles
+
+    @property
+    def impl(self) -> Any:
+        return self.algo.impl
+
+    def update(self, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
+        """One d3rlpy gradient step (critics, then actor and temperature, then Polyak targets)."""
+        from d3rlpy.dataset import TransitionMiniBatch
+
+        s, a, r, s2, d = (np.ascontiguousarray(t.numpy(), dtype=np.float32) for t in batch)
+        ones = np.ones((len(a), 1), dtype=np.float32)
+        mini = TransitionMiniBatch(observations=s, actions=a, rewards=r[:, None], next_observations=s2,
+                                   next_actions=np.zeros_like(a), terminals=d[:, None], intervals=ones,
+                                   transitions=[])
+        out = self.algo.update(mini)
+        # d3rlpy's conservative loss carries −α·alpha_threshold per critic, a constant; it is added
+        # back so that "cql" means what it means in the torch engine's log.
+        cql = float(out["conservative_loss"]) + 2 * self.config.conservative_weight * self.config.alpha_threshold
+        return {"td": float(out["critic_loss"]) - float(out["conservative_loss"]), "cql": cql,
+                "actor": float(out["actor_loss"]), "alpha": float(out["temp"])}
+
+    def actor(self) -> GaussianActor:
+        """The trained policy as the torch engine's actor (the same 79,170 parameters)."""
+        actor = GaussianActor()
+        policy = self.impl.policy
+        net: _GruMlp = policy._encoder.net
+        with torch.no_grad():
+            actor.encoder.gru.load_state_dict(net.gru.state_dict())
+            _copy_linear(actor.head[0], net.fc1)
+            _copy_linear(actor.head[2], net.fc2)
+            last = actor.head[4]
+            assert isinstance(last, nn.Linear)
+            last.weight.copy_(torch.cat([policy._mu.weight, policy._logstd.weight], dim=0))
+            last.bias.copy_(torch.cat([policy._mu.bias, policy._logstd.bias], dim=0))
+        return actor
+
+    def critics(self) -> tuple[QuantileCritic, QuantileCritic]:
+        """d3rlpy's two critics as the torch engine's :class:`QuantileCritic` (same weights)."""
+        out = []
+        for q in self.impl.q_function:
+            critic = QuantileCritic(self.n_quantiles)
+            net: _GruMlp = q.encoder.net
+            with torch.no_grad():
+                critic.encoder.gru.load_state_dict(net.gru.state_dict())
+                _copy_linear(critic.head[0], net.fc1)
+                _copy_linear(critic.head[2], net.fc2)
+                _copy_linear(critic.head[4], q._fc)
+            out.append(critic)
+        return out[0], out[1]
+
+
+def _copy_linear(dst: nn.Module, src: nn.Linear) -> None:
+    assert isinstance(dst, nn.Linear)
+    dst.weight.copy_(src.weight)
+    dst.bias.copy_(src.bias)
