@@ -120,9 +120,10 @@ def test_bad_engine_configs_name_the_value(tmp_path: Path) -> None:
     assert not (tmp_path / "s.state").exists()
 
 
-def test_cli_refuses_bc_warmup_with_the_d3rlpy_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["tarzan", "train", "--logs", str(tmp_path), "--engine", "d3rlpy", "--bc-warmup-steps", "5",
-                        "--out", str(tmp_path / "p.pt")])
-    assert code == 2
+def test_cli_names_bad_engine_and_weight_values(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["tarzan", "train", "--logs", str(tmp_path), "--out", str(tmp_path / "p.pt")]
+    assert main([*base, "--engine", "d3rlpy", "--bc-warmup-steps", "5"]) == 2
     assert "'bc_warmup_steps' = 5" in capsys.readouterr().err
+    assert main([*base, "--cql-alpha", "-1"]) == 2
+    assert "'cql_alpha' = -1.0" in capsys.readouterr().err
     assert not (tmp_path / "p.pt").exists()

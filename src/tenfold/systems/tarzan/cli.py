@@ -70,7 +70,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from tenfold.systems.tarzan.trainstate import StateFile
 
     cfg = TrainConfig(algo=args.algo, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
-                      bc_warmup_steps=args.bc_warmup_steps, threads=args.threads, engine=args.engine)
+                      bc_warmup_steps=args.bc_warmup_steps, threads=args.threads, engine=args.engine,
+                      cql_alpha=args.cql_alpha)
 
     def bar(steps: Iterable[int]) -> Iterator[int]:
         # A resumed run starts part-way: the bar counts from the steps already done.
@@ -209,6 +210,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--bc-warmup-steps", type=int, default=0, metavar="N",
                    help="SAC arms: first steps in which the actor imitates the logged actions "
                         "(the benchmark uses 1,000 quick, 10,000 full)")
+    p.add_argument("--cql-alpha", type=float, default=0.01, metavar="A",
+                   help="weight of the conservative (CQL) term of tarzan and its ablations (spec: 0.01)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--engine", choices=["torch", "d3rlpy"], default="torch",
                    help="d3rlpy: SAC arms through d3rlpy 2.8.1's CQL (pip install 'tenfold[tarzan-d3rlpy]'; "
