@@ -27,7 +27,7 @@ def _batch(n: int = 16, seed: int = 0) -> tuple[torch.Tensor, ...]:
     a = torch.rand(n, 1, generator=g) * 2 - 1
     r = torch.rand(n, generator=g) - 0.5
     s2 = torch.rand(n, 20, 12, generator=g)
-    d = torch.zeros(n)
+    d = (torch.arange(n) % 5 == 4).float()  # a few episode ends, so the (1 − d) mask is exercised
     return s, a, r, s2, d
 
 
@@ -40,7 +40,7 @@ def test_networks_are_the_torch_engines_with_the_same_weights() -> None:
     learner = _learner()
     s, a, _, _, _ = _batch()
     actor = learner.actor()
-    assert sum(p.numel() for p in actor.parameters()) == 79_170
+    assert sum(p.numel() for p in learner.impl.policy.parameters()) == 79_170
     with torch.no_grad():
         out = learner.impl.policy(s)
         mu, log_std = actor.dist_params(s)
@@ -53,12 +53,37 @@ def test_networks_are_the_torch_engines_with_the_same_weights() -> None:
             assert torch.allclose(theirs.q_value[:, 0], critic.q_from(critic.embed(s), a)[:, 0], atol=1e-5)
 
 
+def test_td_target_is_the_specs_soft_backup() -> None:
+    """y = r + γ(1 − d)(θ̄(s′, a′) − α_ent·log π(a′|s′)), a′ ∼ π, θ̄ from the target critic with the smaller mean."""
+    from d3rlpy.models.torch import build_squashed_gaussian_distribution, get_parameter
+    from d3rlpy.torch_utility import TorchMiniBatch
+
+    learner = _learner()
+    batch = _batch()
+    learner.update(batch)  # move the weights and the temperature off their initial values
+    _, _, _, s2, _ = batch
+    mini = TorchMiniBatch.from_batch(learner.minibatch(batch), gamma=0.98, compute_returns_to_go=False,
+                                     device="cpu:0")
+    with torch.no_grad():
+        torch.manual_seed(7)
+        theirs = learner.impl.compute_target(mini)  # θ̄ − α_ent·log π, (B, N)
+        torch.manual_seed(7)  # the same draw of a′
+        a2, logp2 = build_squashed_gaussian_distribution(learner.impl.policy(s2)).sample_with_log_prob()
+        assert torch.allclose(logp2, learner.actor().log_prob(s2, a2), atol=1e-4)
+        targets = [q(s2, a2).quantiles for q in learner.impl._modules.targ_q_funcs]
+        theta_bar = torch.where((targets[0].mean(-1) <= targets[1].mean(-1)).unsqueeze(-1), *targets)
+        temperature = get_parameter(learner.impl._modules.log_temp).exp()
+        assert float(temperature) != 1.0
+        ours = theta_bar - temperature * logp2
+    assert torch.allclose(theirs, ours, atol=1e-4)
+
+
 @pytest.mark.parametrize("n_quantiles", [128, 1])
 def test_td_loss_agrees_with_d3rlpy_within_1e_4(n_quantiles: int) -> None:
     learner = _learner(n_quantiles=n_quantiles)
     s, a, r, _, d = _batch()
     gamma = 0.98
-    target = torch.randn(len(s), n_quantiles) * 3  # θ̄ − α_ent·log π of the next state, as d3rlpy passes it
+    target = torch.randn(len(s), n_quantiles) * 3  # θ̄ − α_ent·log π of the next state (see the test above)
     with torch.no_grad():
         theirs = learner.impl._q_func_forwarder.compute_error(
             observations=s, actions=a, rewards=r[:, None], target=target, terminals=d[:, None], gamma=gamma)
@@ -82,11 +107,16 @@ def test_log_probability_agrees_with_d3rlpy() -> None:
 def test_conservative_weight_changes_the_policy_and_runs_repeat() -> None:
     batch = _batch()
 
+    from d3rlpy.models.torch import get_parameter
+
     def trained(alpha: float) -> torch.Tensor:
         learner = _learner(alpha)
         torch.manual_seed(1)
         logs = [learner.update(batch) for _ in range(3)]
         assert all(set(log) == {"td", "cql", "actor", "alpha"} for log in logs)
+        # The CQL weight is exactly α: d3rlpy's own multiplier stays at 1, with no optimizer.
+        assert learner.impl._modules.alpha_optim is None
+        assert float(get_parameter(learner.impl._modules.log_alpha).detach().exp()) == 1.0
         assert (logs[-1]["cql"] == 0.0) == (alpha == 0.0)
         return torch.cat([p.detach().flatten() for p in learner.actor().parameters()])
 
@@ -117,7 +147,6 @@ def test_bad_engine_configs_name_the_value(tmp_path: Path) -> None:
     data = Transitions(*_batch(8))
     with pytest.raises(ConfigError, match=r"'state'.*not resumable"):
         train(data, TrainConfig(engine="d3rlpy", steps=2, batch_size=4), state=StateFile(tmp_path / "s.state"))
-    assert not (tmp_path / "s.state").exists()
 
 
 def test_cli_names_bad_engine_and_weight_values(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,10 +1,12 @@
 """The d3rlpy engine (spec §2.2 "Engines"): Tarzan's SAC arms trained by d3rlpy 2.8.1's CQL.
 
 Installed with the extra ``tenfold[tarzan-d3rlpy]``. The networks are the torch engine's: a
-GRU(12→32) encoder per network (:class:`GruEncoderFactory`), 2×256 MLPs, 128-quantile critics
+GRU(12→32) encoder per network (:func:`gru_encoder_factory`), 2×256 MLPs, 128-quantile critics
 (``QRQFunctionFactory``; the ``no_qr`` arm uses the scalar ``MeanQFunctionFactory``), and the
 spec's ``CQLConfig`` (``conservative_weight`` = α, ``alpha_learning_rate=0``,
 ``initial_alpha=1``, ``n_action_samples=10``), so d3rlpy's effective CQL weight is exactly α.
+``soft_q_backup=True`` gives the spec's TD target, r + γ(θ̄(s′, a′) − α_ent·log π(a′|s′)) with
+a′ ∼ π; d3rlpy's default backs up Q(s′, tanh μ(s′)) without the entropy term.
 
 Batches are drawn by the same seeded sampler as the torch engine and handed to
 ``CQL.update``; d3rlpy never sees a dataset object, a simulator or trace capacity. The trained
@@ -27,6 +29,7 @@ import contextlib
 import dataclasses
 import functools
 import io
+import math
 from typing import Any
 
 import numpy as np
@@ -37,7 +40,10 @@ from tenfold.errors import ConfigError
 from tenfold.systems.tarzan.config import TrainConfig
 from tenfold.systems.tarzan.models import STATE_FEATURES, STATE_STEPS, GaussianActor, QuantileCritic
 
-__all__ = ["D3rlpyLearner", "GruEncoderFactory", "require_d3rlpy"]
+__all__ = ["D3RLPY_VERSION", "D3rlpyLearner", "gru_encoder_factory", "require_d3rlpy"]
+
+D3RLPY_VERSION = "2.8.1"
+"""The engine reads d3rlpy's module layout (policy and Q-function attributes), so it pins the version."""
 
 
 def require_d3rlpy() -> Any:
@@ -48,6 +54,8 @@ def require_d3rlpy() -> Any:
             import d3rlpy
     except ImportError as exc:
         raise ConfigError("engine", "d3rlpy", "needs d3rlpy 2.8.1: pip install 'tenfold[tarzan-d3rlpy]'") from exc
+    if d3rlpy.__version__ != D3RLPY_VERSION:
+        raise ConfigError("d3rlpy", d3rlpy.__version__, f"the d3rlpy engine needs d3rlpy {D3RLPY_VERSION}")
     return d3rlpy
 
 
@@ -115,16 +123,10 @@ def _check_shape(shape: Any) -> None:
         raise ConfigError("observation_shape", tuple(shape), f"must be ({STATE_STEPS}, {STATE_FEATURES})")
 
 
-_CLASSES: tuple[type, type, type] | None = None
-
-
-def GruEncoderFactory() -> Any:
-    """A d3rlpy ``EncoderFactory`` for the GRU state encoder (registered once)."""
-    global _CLASSES
+def gru_encoder_factory() -> Any:
+    """A d3rlpy ``EncoderFactory`` for the GRU state encoder (its classes are built and registered once)."""
     require_d3rlpy()
-    if _CLASSES is None:
-        _CLASSES = _encoder_classes()
-    return _CLASSES[2]()
+    return _encoder_classes()[2]()
 
 
 class D3rlpyLearner:
@@ -139,8 +141,8 @@ class D3rlpyLearner:
             actor_learning_rate=cfg.actor_lr, critic_learning_rate=cfg.critic_lr,
             temp_learning_rate=cfg.temperature_lr, alpha_learning_rate=0.0, initial_alpha=1.0,
             initial_temperature=1.0, batch_size=cfg.batch_size, gamma=cfg.gamma, tau=cfg.tau, n_critics=2,
-            conservative_weight=cql_alpha, n_action_samples=10, q_func_factory=q_func,
-            actor_encoder_factory=GruEncoderFactory(), critic_encoder_factory=GruEncoderFactory())
+            conservative_weight=cql_alpha, n_action_samples=10, soft_q_backup=True, q_func_factory=q_func,
+            actor_encoder_factory=gru_encoder_factory(), critic_encoder_factory=gru_encoder_factory())
         self.algo = self.config.create(device="cpu:0")
         self.algo.create_impl((STATE_STEPS, STATE_FEATURES), 1)
         self.n_quantiles = n_quantiles
@@ -149,21 +151,27 @@ class D3rlpyLearner:
     def impl(self) -> Any:
         return self.algo.impl
 
-    def update(self, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
-        """One d3rlpy gradient step (critics, then actor and temperature, then Polyak targets)."""
+    @staticmethod
+    def minibatch(batch: tuple[torch.Tensor, ...]) -> Any:
+        """(s, a, r, s′, done) tensors as d3rlpy's ``TransitionMiniBatch`` (one step apart: γ¹)."""
         from d3rlpy.dataset import TransitionMiniBatch
 
         s, a, r, s2, d = (np.ascontiguousarray(t.numpy(), dtype=np.float32) for t in batch)
-        ones = np.ones((len(a), 1), dtype=np.float32)
-        mini = TransitionMiniBatch(observations=s, actions=a, rewards=r[:, None], next_observations=s2,
-                                   next_actions=np.zeros_like(a), terminals=d[:, None], intervals=ones,
-                                   transitions=[])
-        out = self.algo.update(mini)
-        # d3rlpy's conservative loss carries −α·alpha_threshold per critic, a constant; it is added
-        # back so that "cql" means what it means in the torch engine's log.
-        cql = float(out["conservative_loss"]) + 2 * self.config.conservative_weight * self.config.alpha_threshold
-        return {"td": float(out["critic_loss"]) - float(out["conservative_loss"]), "cql": cql,
-                "actor": float(out["actor_loss"]), "alpha": float(out["temp"])}
+        return TransitionMiniBatch(observations=s, actions=a, rewards=r[:, None], next_observations=s2,
+                                   next_actions=np.zeros_like(a), terminals=d[:, None],
+                                   intervals=np.ones((len(a), 1), dtype=np.float32), transitions=[])
+
+    def update(self, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
+        """One d3rlpy gradient step (critics, then actor and temperature, then Polyak targets)."""
+        out = self.algo.update(self.minibatch(batch))
+        # d3rlpy's conservative loss per critic is w·(log-sum-exp over 3n actions − Q(s, a_data)
+        # − alpha_threshold), times its fixed α of 1. The torch engine logs w·(log-mean-exp − Q(s,
+        # a_data)), so the constants are moved: "cql" then means the same in both logs.
+        cfg = self.config
+        shift = cfg.n_critics * cfg.conservative_weight * (cfg.alpha_threshold - math.log(3 * cfg.n_action_samples))
+        return {"td": float(out["critic_loss"]) - float(out["conservative_loss"]),
+                "cql": float(out["conservative_loss"]) + shift, "actor": float(out["actor_loss"]),
+                "alpha": float(out["temp"])}
 
     def actor(self) -> GaussianActor:
         """The trained policy as the torch engine's actor (the same 79,170 parameters)."""
