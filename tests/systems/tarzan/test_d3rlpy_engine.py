@@ -156,3 +156,15 @@ def test_cli_names_bad_engine_and_weight_values(tmp_path: Path, capsys: pytest.C
     assert main([*base, "--cql-alpha", "-1"]) == 2
     assert "'cql_alpha' = -1.0" in capsys.readouterr().err
     assert not (tmp_path / "p.pt").exists()
+
+
+def test_another_d3rlpy_version_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import d3rlpy
+
+    from tenfold.systems.tarzan.d3rlpy_engine import require_d3rlpy
+
+    monkeypatch.setattr(d3rlpy, "__version__", "2.9.0")
+    with pytest.raises(ConfigError, match=r"'d3rlpy' = '2\.9\.0': the d3rlpy engine needs d3rlpy 2\.8\.1"):
+        require_d3rlpy()
+    with pytest.raises(ConfigError, match=r"'d3rlpy' = '2\.9\.0'"):
+        train(Transitions(*_batch(8)), TrainConfig(engine="d3rlpy", steps=1, batch_size=4))
