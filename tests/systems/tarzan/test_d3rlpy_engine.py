@@ -39,7 +39,7 @@ def _learner(alpha: float = 0.01, n_quantiles: int = 128, seed: int = 0) -> D3rl
 def test_networks_are_the_torch_engines_with_the_same_weights() -> None:
     learner = _learner()
     s, a, _, _, _ = _batch()
-    actor = learner.actor()
+    actor = learner.actor
     assert sum(p.numel() for p in learner.impl.policy.parameters()) == 79_170
     with torch.no_grad():
         out = learner.impl.policy(s)
@@ -69,7 +69,7 @@ def test_td_target_is_the_specs_soft_backup() -> None:
         theirs = learner.impl.compute_target(mini)  # θ̄ − α_ent·log π, (B, N)
         torch.manual_seed(7)  # the same draw of a′
         a2, logp2 = build_squashed_gaussian_distribution(learner.impl.policy(s2)).sample_with_log_prob()
-        assert torch.allclose(logp2, learner.actor().log_prob(s2, a2), atol=1e-4)
+        assert torch.allclose(logp2, learner.actor.log_prob(s2, a2), atol=1e-4)
         targets = [q(s2, a2).quantiles for q in learner.impl._modules.targ_q_funcs]
         theta_bar = torch.where((targets[0].mean(-1) <= targets[1].mean(-1)).unsqueeze(-1), *targets)
         temperature = get_parameter(learner.impl._modules.log_temp).exp()
@@ -100,7 +100,7 @@ def test_log_probability_agrees_with_d3rlpy() -> None:
     s, a, _, _, _ = _batch()
     with torch.no_grad():
         theirs = build_squashed_gaussian_distribution(learner.impl.policy(s)).log_prob(a)
-        ours = learner.actor().log_prob(s, a)
+        ours = learner.actor.log_prob(s, a)
     assert torch.allclose(theirs, ours, atol=1e-4)
 
 
@@ -118,7 +118,7 @@ def test_conservative_weight_changes_the_policy_and_runs_repeat() -> None:
         assert learner.impl._modules.alpha_optim is None
         assert float(get_parameter(learner.impl._modules.log_alpha).detach().exp()) == 1.0
         assert (logs[-1]["cql"] == 0.0) == (alpha == 0.0)
-        return torch.cat([p.detach().flatten() for p in learner.actor().parameters()])
+        return torch.cat([p.detach().flatten() for p in learner.actor.parameters()])
 
     with_cql, again, without = trained(0.01), trained(0.01), trained(0.0)
     assert torch.equal(with_cql, again)

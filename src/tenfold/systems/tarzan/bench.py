@@ -127,8 +127,8 @@ def bitrate(ctx: BenchContext) -> BenchOutcome:
         report = json.loads((work / "online.pt.calls.json").read_text()) if cfg.online else {}
     table = summarize(calls)
     if report:
-        table["online"].update({k: float(report[k]) for k in ("train_calls", "train_calls_worse_bitrate_share",
-                                                             "train_calls_worse_freeze_share")})
+        # OnlineResult.summary(): the training calls' count and the two shares.
+        table["online"].update({k: float(v) for k, v in report.items() if k != "calls"})
     ratio = table["tarzan"]["bitrate_p50_mbps"] / table["gcc"]["bitrate_p50_mbps"]
     series = {"bitrate CDF over held-out calls (Mbps)": {
         arm: {"x": sorted(c.bitrate_mbps for c in calls if c.arm == arm),

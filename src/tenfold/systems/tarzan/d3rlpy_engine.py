@@ -38,7 +38,8 @@ from torch import nn
 
 from tenfold.errors import ConfigError
 from tenfold.systems.tarzan.config import TrainConfig
-from tenfold.systems.tarzan.models import STATE_FEATURES, STATE_STEPS, GaussianActor, QuantileCritic
+from tenfold.systems.tarzan.models import STATE_FEATURES, STATE_STEPS, GaussianActor, GruEncoder, QuantileCritic
+from tenfold.systems.tarzan.trainstate import Part
 
 __all__ = ["D3RLPY_VERSION", "D3rlpyLearner", "gru_encoder_factory", "require_d3rlpy"]
 
@@ -60,17 +61,17 @@ def require_d3rlpy() -> Any:
 
 
 class _GruMlp(nn.Module):
-    """GRU(12→32) on the state window, the last hidden state (⊕ the action) → 256 → 256, ReLU."""
+    """The torch engine's :class:`~.models.GruEncoder`, then (⊕ the action) → 256 → 256, ReLU."""
 
     def __init__(self, action_size: int = 0, hidden: int = 32, width: int = 256) -> None:
         super().__init__()
-        self.gru = nn.GRU(STATE_FEATURES, hidden, num_layers=1, batch_first=True)
+        self.encoder = GruEncoder(hidden=hidden)
         self.fc1 = nn.Linear(hidden + action_size, width)
         self.fc2 = nn.Linear(width, width)
 
     def features(self, x: torch.Tensor, action: torch.Tensor | None) -> torch.Tensor:
-        _, h = self.gru(x)
-        z = h[-1] if action is None else torch.cat([h[-1], action], dim=-1)
+        h = self.encoder(x)
+        z = h if action is None else torch.cat([h, action], dim=-1)
         out: torch.Tensor = torch.relu(self.fc2(torch.relu(self.fc1(z))))
         return out
 
@@ -130,7 +131,11 @@ def gru_encoder_factory() -> Any:
 
 
 class D3rlpyLearner:
-    """d3rlpy's CQL with the spec's configuration, updated on batches of (s, a, r, s′, done)."""
+    """d3rlpy's CQL with the spec's configuration, updated on batches of (s, a, r, s′, done).
+
+    It offers :class:`~.train.SacLearner`'s interface (``update``, ``parts``, ``actor``), so the
+    training loop is the same for both engines; it has no resumable parts.
+    """
 
     def __init__(self, cfg: TrainConfig, cql_alpha: float, n_quantiles: int) -> None:
         d3rlpy = require_d3rlpy()
@@ -161,8 +166,13 @@ class D3rlpyLearner:
                                    next_actions=np.zeros_like(a), terminals=d[:, None],
                                    intervals=np.ones((len(a), 1), dtype=np.float32), transitions=[])
 
-    def update(self, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
-        """One d3rlpy gradient step (critics, then actor and temperature, then Polyak targets)."""
+    def parts(self) -> dict[str, Part]:
+        """Nothing to save: d3rlpy runs are not resumable."""
+        return {}
+
+    def update(self, batch: tuple[torch.Tensor, ...], step: int = 0) -> dict[str, float]:
+        """One d3rlpy gradient step (critics, then actor and temperature, then Polyak targets);
+        ``step`` is unused (d3rlpy counts its own)."""
         out = self.algo.update(self.minibatch(batch))
         # d3rlpy's conservative loss per critic is w·(log-sum-exp over 3n actions − Q(s, a_data)
         # − alpha_threshold), times its fixed α of 1. The torch engine logs w·(log-mean-exp − Q(s,
@@ -173,13 +183,14 @@ class D3rlpyLearner:
                 "cql": float(out["conservative_loss"]) + shift, "actor": float(out["actor_loss"]),
                 "alpha": float(out["temp"])}
 
+    @property
     def actor(self) -> GaussianActor:
-        """The trained policy as the torch engine's actor (the same 79,170 parameters)."""
+        """A copy of the policy as the torch engine's actor (the same 79,170 parameters)."""
         actor = GaussianActor()
         policy = self.impl.policy
         net: _GruMlp = policy._encoder.net
         with torch.no_grad():
-            actor.encoder.gru.load_state_dict(net.gru.state_dict())
+            actor.encoder.load_state_dict(net.encoder.state_dict())
             _copy_linear(actor.head[0], net.fc1)
             _copy_linear(actor.head[2], net.fc2)
             last = actor.head[4]
@@ -195,7 +206,7 @@ class D3rlpyLearner:
             critic = QuantileCritic(self.n_quantiles)
             net: _GruMlp = q.encoder.net
             with torch.no_grad():
-                critic.encoder.gru.load_state_dict(net.gru.state_dict())
+                critic.encoder.load_state_dict(net.encoder.state_dict())
                 _copy_linear(critic.head[0], net.fc1)
                 _copy_linear(critic.head[2], net.fc2)
                 _copy_linear(critic.head[4], q._fc)

@@ -21,6 +21,7 @@ import copy
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -30,6 +31,9 @@ from tenfold.systems.tarzan.config import TrainConfig
 from tenfold.systems.tarzan.losses import actor_loss, cql_penalty, quantile_td_loss, temperature_loss
 from tenfold.systems.tarzan.models import DeterministicActor, GaussianActor, QuantileCritic
 from tenfold.systems.tarzan.trainstate import Part, StateFile, restore, save
+
+if TYPE_CHECKING:
+    from tenfold.systems.tarzan.d3rlpy_engine import D3rlpyLearner
 
 __all__ = ["ALGORITHMS", "SacLearner", "TrainResult", "Transitions", "train", "train_from_logs"]
 
@@ -150,9 +154,7 @@ def _sac(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFi
          algo: str, cql_alpha: float, n_quantiles: int) -> TrainResult:
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    if cfg.engine == "d3rlpy":
-        return _sac_d3rlpy(data, cfg, progress, state, gen, algo, cql_alpha, n_quantiles)
-    learner = SacLearner(cfg, cql_alpha, n_quantiles)
+    learner = _learner(cfg, state, cql_alpha, n_quantiles)
     parts = learner.parts()
     start, log = restore(state, cfg, parts, gen)
     for step in progress(range(start, cfg.steps)):
@@ -163,20 +165,16 @@ def _sac(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFi
     return TrainResult(algo, learner.actor, log)
 
 
-def _sac_d3rlpy(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFile | None,
-                gen: torch.Generator, algo: str, cql_alpha: float, n_quantiles: int) -> TrainResult:
-    """The same arm through d3rlpy's CQL, on batches from the same seeded sampler."""
+def _learner(cfg: TrainConfig, state: StateFile | None, cql_alpha: float,
+             n_quantiles: int) -> SacLearner | D3rlpyLearner:
+    """The SAC learner of ``cfg.engine``: this package's losses, or d3rlpy's CQL (not resumable)."""
+    if cfg.engine == "torch":
+        return SacLearner(cfg, cql_alpha, n_quantiles)
     from tenfold.systems.tarzan.d3rlpy_engine import D3rlpyLearner
 
     if state is not None:
         raise ConfigError("state", str(state.path), "d3rlpy runs are not resumable; train without --state")
-    learner = D3rlpyLearner(cfg, cql_alpha, n_quantiles)
-    log: list[dict[str, float]] = []
-    for step in progress(range(cfg.steps)):
-        losses = learner.update(data.batch(_indices(gen, len(data), cfg.batch_size)))
-        if step % cfg.log_every == 0 or step == cfg.steps - 1:
-            log.append({"step": step, **losses})
-    return TrainResult(algo, learner.actor(), log)
+    return D3rlpyLearner(cfg, cql_alpha, n_quantiles)
 
 
 @ALGORITHMS.register("tarzan")
