@@ -26,13 +26,15 @@ def main(src: Path, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, m in arms.items():
         main_arm = not name.startswith("specreason_t")
-        ax.scatter(1e3 * m["latency_p50_s"], 100 * m["accuracy"], s=60 if main_arm else 25,
-                   marker="o" if main_arm else "x")
+        ax.errorbar(1e3 * m["latency_p50_s"], 100 * m["accuracy"], yerr=m.get("accuracy_gap_se") or None,
+                    fmt="o" if main_arm else "x", ms=7 if main_arm else 5, capsize=3, lw=0.8)
         ax.annotate(name.replace("specreason_", "sr_"), (1e3 * m["latency_p50_s"], 100 * m["accuracy"]),
                     fontsize=7, xytext=(4, 3), textcoords="offset points")
     ax.set_xlabel("median latency per problem (ms, wall clock, 1 thread)")
     ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"specreason/speedup ({tag}): accuracy vs latency on the tiny pair")
+    ax.axhline(100 * arms["base"]["accuracy"], color="grey", lw=0.8, ls=":")
+    ax.set_title(f"specreason/speedup ({tag}): accuracy vs latency on the tiny pair\n"
+                 "bars: paired standard error of the gap to base; dotted: base accuracy", fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out / "specreason_accuracy_latency.png", dpi=110)
