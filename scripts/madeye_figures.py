@@ -1,11 +1,11 @@
 """Figures for docs/systems/madeye.md: accuracy per arm (from a result JSON) and example views.
 
-    .venv/bin/python scripts/madeye_figures.py results/madeye/accuracy.json docs/systems/img
+    .venv/bin/python scripts/madeye_figures.py results/madeye/accuracy.json docs/systems/img [NAME.png]
 
 Writes ``madeye_accuracy.png`` (workload accuracy per arm at N=1 and N=2, median over
 seed x workload) and ``madeye_shape_views.png`` (the views of MadEye's initial shape and
 a later one, seed 0, workload W1, rendered by the vision layer with the small-192
-backend's detections).
+backend's detections). Given NAME, it writes only the accuracy plot, as NAME.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 
-def accuracy_plot(result: Path, out: Path) -> None:
+def accuracy_plot(result: Path, out: Path, name: str = "madeye_accuracy.png") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -39,9 +39,14 @@ def accuracy_plot(result: Path, out: Path) -> None:
     lo = min(v for a in names for n in (1, 2) if (v := arms[a].get(f"workload_accuracy_n{n}")) is not None)
     ax.set_ylim(max(0.0, lo - 0.05), 1.0)
     ax.legend()
-    ax.set_title("madeye/accuracy --quick: seeds 0-1, W1+W2, 200 steps, K=10")
+    cfg = doc["config"]
+    seeds = cfg["seeds"]
+    contiguous = seeds == list(range(seeds[0], seeds[-1] + 1))
+    seed_text = f"{seeds[0]}-{seeds[-1]}" if contiguous else ",".join(map(str, seeds))
+    ax.set_title(f"madeye/accuracy{' --quick' if doc.get('quick') else ''}: seeds {seed_text}, "
+                 f"{'+'.join(cfg['workloads'])}, {cfg['eval_steps']} steps, K={cfg['k_explore']}")
     fig.tight_layout()
-    fig.savefig(out / "madeye_accuracy.png", dpi=110)
+    fig.savefig(out / name, dpi=110)
 
 
 def shape_views(out: Path) -> None:
@@ -89,5 +94,8 @@ def shape_views(out: Path) -> None:
 if __name__ == "__main__":
     target = Path(sys.argv[2])
     target.mkdir(parents=True, exist_ok=True)
-    accuracy_plot(Path(sys.argv[1]), target)
-    shape_views(target)
+    if len(sys.argv) > 3:
+        accuracy_plot(Path(sys.argv[1]), target, sys.argv[3])
+    else:
+        accuracy_plot(Path(sys.argv[1]), target)
+        shape_views(target)

@@ -89,3 +89,47 @@ def test_benchmark_aggregation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert arms["madeye"]["backends_best_orientation_differ_share"] == 1.0
     assert doc["headline"]["metric"] == "accuracy_gain_vs_best_fixed"
     assert doc["headline"]["value"] == pytest.approx(5.0)
+
+
+_SEEN: list[dict[str, Any]] = []
+
+
+def _recording_cell(item: dict[str, Any]) -> dict[str, Any]:
+    _SEEN.append(item)
+    return _fake_cell(item)
+
+
+def test_bench_config_file_runs_that_grid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from tenfold.core import executor
+    from tenfold.core.results import read_result
+    from tenfold.systems.madeye import bench
+
+    _SEEN.clear()
+    monkeypatch.setattr(bench, "run_cell", _recording_cell)
+    monkeypatch.setattr(bench, "train_backend", str)
+    monkeypatch.setattr(executor, "make_executor", lambda name: executor.LocalExecutor(workers=1))
+    conf = tmp_path / "grid.toml"
+    conf.write_text('seeds = [3, 4, 5]\nworkloads = ["W1"]\neval_steps = 600\nn_values = [1, 2]\n')
+    out = tmp_path / "results"
+    assert main(["madeye", "bench", "--config", str(conf), "--out", str(out)]) == 0
+    path = Path(capsys.readouterr().out.strip())
+    assert sorted(i["seed"] for i in _SEEN) == [3, 4, 5]
+    assert {i["eval_steps"] for i in _SEEN} == {600} and all(i["workloads"] == ["W1"] for i in _SEEN)
+    doc = read_result(path)
+    assert doc["quick"] is False and doc["config"]["seeds"] == [3, 4, 5] and doc["config"]["eval_steps"] == 600
+    # median over seeds 3, 4, 5 of 0.85 + 0.01 * seed
+    assert doc["arms"]["madeye"]["workload_accuracy"] == pytest.approx(0.89)
+
+
+def test_bench_config_file_errors_name_the_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "grid.toml"
+    conf.write_text("eval_steps = 0\n")
+    assert main(["madeye", "bench", "--config", str(conf)]) == 2
+    assert "eval_steps" in capsys.readouterr().err
+    conf.write_text("seeds = [0]\n")
+    assert main(["madeye", "bench", "--config", str(conf), "--quick"]) == 2
+    assert "--quick" in capsys.readouterr().err
+    conf.write_text("n_values = [1, 11]\n")
+    assert main(["madeye", "bench", "--config", str(conf)]) == 2
+    assert "n_values" in capsys.readouterr().err

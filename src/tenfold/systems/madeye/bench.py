@@ -14,15 +14,17 @@ hindsight), in points of workload accuracy.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from tenfold.core.bench import BenchContext, BenchOutcome, Headline, benchmark
 
 from .config import AccuracyBenchConfig, MadEyeConfig, SimConfig
 
-__all__ = ["accuracy", "run_cell", "train_backend"]
+__all__ = ["accuracy", "run_accuracy", "run_cell", "train_backend"]
 
 N_ARMS = ("best_fixed", "mab", "madeye_oracle_rank", "madeye", "best_dynamic")
 N1_ARMS = ("panoptes", "tracking")
@@ -41,6 +43,18 @@ def _policies(n: int, k: int, seed: int) -> dict[str, Any]:
     }
 
 
+class _ArmRunner:
+    """Runs one arm on a prepared scenario into ``cell[arm][nkey]``, advancing the bar."""
+
+    def __init__(self, scenario: Any, cell: dict[str, dict[str, Any]], bar: tqdm, label: str) -> None:
+        self.scenario, self.cell, self.bar, self.label = scenario, cell, bar, label
+
+    def __call__(self, arm: str, nkey: str, policy: Any) -> None:
+        self.bar.set_postfix_str(f"{self.label}: {arm} {nkey}")
+        self.cell.setdefault(arm, {})[nkey] = self.scenario.run(policy).to_dict()
+        self.bar.update()
+
+
 def run_cell(item: dict[str, Any]) -> dict[str, Any]:
     """All arms on one seed (every workload); module level so executors can run it."""
     import torch
@@ -55,15 +69,22 @@ def run_cell(item: dict[str, Any]) -> dict[str, Any]:
     sim = SimConfig(eval_steps=int(item["eval_steps"]))
     source = SimPanorama(seed, width=sim.view_width, height=sim.view_height)
     out: dict[str, Any] = {}
+    # One bar per cell on stderr (workers inherit it): streams of 600 steps take minutes each.
+    runs_per_workload = 2 + 4 + len(item.get("k_sweep", ())) + len(N_ARMS) * len(item["n_values"])
+    bar = tqdm(total=len(item["workloads"]) * (1 + runs_per_workload), desc=f"madeye seed {seed}", file=sys.stderr,
+               leave=False, dynamic_ncols=True)
     for wl in item["workloads"]:
+        bar.set_postfix_str(f"{wl}: preparing")
         scenario = prepare(source, WORKLOADS.get(wl), sim=sim, config=MadEyeConfig(k_explore=k, seed=seed))
+        bar.update()
         ep = scenario.episode
         cell: dict[str, dict[str, Any]] = {}
+        run = _ArmRunner(scenario, cell, bar, wl)
         for n in item["n_values"]:
             for arm, policy in _policies(n, k, seed).items():
-                cell.setdefault(arm, {})[f"n{n}"] = scenario.run(policy).to_dict()
+                run(arm, f"n{n}", policy)
         for arm, policy in (("panoptes", Panoptes()), ("tracking", PTZTracking())):
-            cell[arm] = {"n1": scenario.run(policy).to_dict()}
+            run(arm, "n1", policy)
         base = MadEyeConfig(k_explore=k, n_send=2, seed=seed)
         ablations = {
             "madeye_k1": MadEyeConfig(k_explore=1, n_send=1, seed=seed),
@@ -72,10 +93,9 @@ def run_cell(item: dict[str, Any]) -> dict[str, Any]:
             "madeye_no_zoom": base.replace(zoom_rule=False),
         }
         for arm, cfg in ablations.items():
-            cell[arm] = {f"n{cfg.n_send}": scenario.run(MadEyePolicy(cfg, name=arm)).to_dict()}
+            run(arm, f"n{cfg.n_send}", MadEyePolicy(cfg, name=arm))
         for kk in item.get("k_sweep", ()):
-            cfg = base.replace(k_explore=kk)
-            cell[f"madeye_k{kk}"] = {"n2": scenario.run(MadEyePolicy(cfg, name=f"madeye_k{kk}")).to_dict()}
+            run(f"madeye_k{kk}", "n2", MadEyePolicy(base.replace(k_explore=kk), name=f"madeye_k{kk}"))
         # Acceptance 5: do the backends' best fixed orientations differ?
         per_model = {}
         for m in ep.workload.models:
@@ -84,6 +104,7 @@ def run_cell(item: dict[str, Any]) -> dict[str, Any]:
                 table = np.mean([ep.scorer.acc_q[q] for q in qs], axis=0).mean(axis=0)
                 per_model[m] = str(ep.region.orientations[int(np.argmax(table))])
         out[wl] = {"arms": cell, "anchor": str(ep.anchor), "best_per_backend": per_model}
+    bar.close()
     return {"seed": seed, "workloads": out}
 
 
@@ -104,9 +125,13 @@ def _median(values: list[float]) -> float | None:
 
 @benchmark("madeye", "accuracy", "Workload accuracy of MadEye vs best-fixed, Panoptes, tracking, MAB, oracle")
 def accuracy(ctx: BenchContext) -> BenchOutcome:
+    return run_accuracy(AccuracyBenchConfig.quick() if ctx.quick else AccuracyBenchConfig.full(), ctx)
+
+
+def run_accuracy(cfg: AccuracyBenchConfig, ctx: BenchContext) -> BenchOutcome:
+    """Run ``madeye/accuracy`` for ``cfg`` (``tenfold madeye bench --config FILE``)."""
     from .workload import WORKLOADS
 
-    cfg = AccuracyBenchConfig.quick() if ctx.quick else AccuracyBenchConfig.full()
     models = sorted({m for wl in cfg.workloads for m in WORKLOADS.get(wl).models})
     # Train every backend once, in parallel, before the cells (which then load the cache).
     ctx.executor.map(train_backend, models)

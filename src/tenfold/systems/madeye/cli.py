@@ -2,8 +2,9 @@
 
 - ``sim --workload W1 --seed 0 [--steps 200] [--n-send 2] [--k-explore 10] [--policy P ...]``:
   one simulated stream, every named policy, accuracies as JSON.
-- ``bench [--quick] [--out DIR]``: the ``madeye/accuracy`` benchmark through the core runner
-  (the same as ``tenfold bench madeye``).
+- ``bench [--quick] [--out DIR] [--config FILE]``: the ``madeye/accuracy`` benchmark through
+  the core runner (the same as ``tenfold bench madeye``); ``--config`` runs another
+  :class:`AccuracyBenchConfig` (seeds, workloads, stream length, N and K values).
 - ``run --source FILE|onvif://user:pass@host --backend yolo-person|hog|haar|torchvision:PATH
   --query person:count``: MadEye on a real 360-degree video (2:1), any wide video
   (``--virtual``) or an ONVIF camera: bootstrap, distil, then steer.
@@ -111,10 +112,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from tenfold.core.executor import make_executor
     from tenfold.core.registry import BENCHMARKS
 
+    bench = BENCHMARKS.get("madeye/accuracy")
+    if args.config is not None:
+        from dataclasses import replace
+
+        from tenfold.core.config import load_config
+
+        from .bench import run_accuracy
+        from .config import AccuracyBenchConfig
+
+        if args.quick:
+            raise ConfigError("--quick", True, "--config names the whole run; leave out --quick")
+        cfg = load_config(AccuracyBenchConfig, args.config)
+        bench = replace(bench, fn=lambda ctx: run_accuracy(cfg, ctx))
     executor = make_executor(args.executor)
     try:
         ctx = BenchContext(quick=args.quick, seed=args.seed, executor=executor, out_dir=Path(args.out))
-        print(run_benchmark(BENCHMARKS.get("madeye/accuracy"), ctx))
+        print(run_benchmark(bench, ctx))
     finally:
         executor.close()
     return 0
@@ -214,6 +228,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--out", default="results")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--executor", default="local", choices=["local", "ray"])
+    b.add_argument("--config", help="AccuracyBenchConfig as TOML/JSON (seeds, workloads, eval_steps, n_values, "
+                   "k_explore, k_sweep, headline_n); without it the quick or the full grid")
     b.set_defaults(func=_cmd_bench)
 
     r = sub.add_parser("run", help="MadEye on a 360-degree video, a wide video (--virtual) or an ONVIF camera")
