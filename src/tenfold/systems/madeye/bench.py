@@ -43,23 +43,30 @@ def _policies(n: int, k: int, seed: int) -> dict[str, Any]:
     }
 
 
-class _ArmRunner:
-    """Runs one arm on a prepared scenario into ``cell[arm][nkey]``, advancing the bar."""
+def _arm_runs(item: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """Every (arm, ``n<N>`` key, fresh policy) a cell runs on one workload, in order."""
+    from .baselines import MadEyePolicy, Panoptes, PTZTracking
 
-    def __init__(self, scenario: Any, cell: dict[str, dict[str, Any]], bar: tqdm, label: str) -> None:
-        self.scenario, self.cell, self.bar, self.label = scenario, cell, bar, label
-
-    def __call__(self, arm: str, nkey: str, policy: Any) -> None:
-        self.bar.set_postfix_str(f"{self.label}: {arm} {nkey}")
-        self.cell.setdefault(arm, {})[nkey] = self.scenario.run(policy).to_dict()
-        self.bar.update()
+    seed, k = int(item["seed"]), int(item["k_explore"])
+    runs = [(arm, f"n{n}", policy) for n in item["n_values"] for arm, policy in _policies(n, k, seed).items()]
+    runs += [("panoptes", "n1", Panoptes()), ("tracking", "n1", PTZTracking())]
+    base = MadEyeConfig(k_explore=k, n_send=2, seed=seed)
+    ablations = {
+        "madeye_k1": MadEyeConfig(k_explore=1, n_send=1, seed=seed),
+        "madeye_random_neighbours": base.replace(neighbour_rule="random"),
+        "madeye_no_distill": base.replace(continual_distill=False),
+        "madeye_no_zoom": base.replace(zoom_rule=False),
+    }
+    runs += [(arm, f"n{cfg.n_send}", MadEyePolicy(cfg, name=arm)) for arm, cfg in ablations.items()]
+    runs += [(f"madeye_k{kk}", "n2", MadEyePolicy(base.replace(k_explore=kk), name=f"madeye_k{kk}"))
+             for kk in item.get("k_sweep", ())]
+    return runs
 
 
 def run_cell(item: dict[str, Any]) -> dict[str, Any]:
     """All arms on one seed (every workload); module level so executors can run it."""
     import torch
 
-    from .baselines import MadEyePolicy, Panoptes, PTZTracking
     from .evaluate import prepare
     from .sources import SimPanorama
     from .workload import WORKLOADS
@@ -69,9 +76,9 @@ def run_cell(item: dict[str, Any]) -> dict[str, Any]:
     sim = SimConfig(eval_steps=int(item["eval_steps"]))
     source = SimPanorama(seed, width=sim.view_width, height=sim.view_height)
     out: dict[str, Any] = {}
+    runs = {wl: _arm_runs(item) for wl in item["workloads"]}  # fresh policies per workload
     # One bar per cell on stderr (workers inherit it): streams of 600 steps take minutes each.
-    runs_per_workload = 2 + 4 + len(item.get("k_sweep", ())) + len(N_ARMS) * len(item["n_values"])
-    bar = tqdm(total=len(item["workloads"]) * (1 + runs_per_workload), desc=f"madeye seed {seed}", file=sys.stderr,
+    bar = tqdm(total=sum(1 + len(r) for r in runs.values()), desc=f"madeye seed {seed}", file=sys.stderr,
                leave=False, dynamic_ncols=True)
     for wl in item["workloads"]:
         bar.set_postfix_str(f"{wl}: preparing")
@@ -79,23 +86,10 @@ def run_cell(item: dict[str, Any]) -> dict[str, Any]:
         bar.update()
         ep = scenario.episode
         cell: dict[str, dict[str, Any]] = {}
-        run = _ArmRunner(scenario, cell, bar, wl)
-        for n in item["n_values"]:
-            for arm, policy in _policies(n, k, seed).items():
-                run(arm, f"n{n}", policy)
-        for arm, policy in (("panoptes", Panoptes()), ("tracking", PTZTracking())):
-            run(arm, "n1", policy)
-        base = MadEyeConfig(k_explore=k, n_send=2, seed=seed)
-        ablations = {
-            "madeye_k1": MadEyeConfig(k_explore=1, n_send=1, seed=seed),
-            "madeye_random_neighbours": base.replace(neighbour_rule="random"),
-            "madeye_no_distill": base.replace(continual_distill=False),
-            "madeye_no_zoom": base.replace(zoom_rule=False),
-        }
-        for arm, cfg in ablations.items():
-            run(arm, f"n{cfg.n_send}", MadEyePolicy(cfg, name=arm))
-        for kk in item.get("k_sweep", ()):
-            run(f"madeye_k{kk}", "n2", MadEyePolicy(base.replace(k_explore=kk), name=f"madeye_k{kk}"))
+        for arm, nkey, policy in runs[wl]:
+            bar.set_postfix_str(f"{wl}: {arm} {nkey}")
+            cell.setdefault(arm, {})[nkey] = scenario.run(policy).to_dict()
+            bar.update()
         # Acceptance 5: do the backends' best fixed orientations differ?
         per_model = {}
         for m in ep.workload.models:
