@@ -40,7 +40,21 @@ __all__ = [
 
 
 class TenfoldError(Exception):
-    """Base of every error tenfold raises on purpose."""
+    """Base of every error tenfold raises on purpose.
+
+    Errors pickle by their message and attributes, not by re-calling ``__init__``, so one
+    raised in a process-pool worker reaches the caller intact whatever its constructor takes.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild_error(cls: type[TenfoldError], args: tuple[Any, ...], state: dict[str, Any]) -> TenfoldError:
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 class ConfigError(TenfoldError, ValueError):

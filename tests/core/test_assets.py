@@ -68,3 +68,48 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:
         (tmp / "full.bin").write_bytes(b"abc")
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
     assert sha256_file(target / "full.bin") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_atomic_path_replaces_an_earlier_write_of_the_same_directory(tmp_path: Path) -> None:
+    target = tmp_path / "pair"
+    for payload in (b"old", b"new"):
+        with atomic_path(target) as tmp:
+            tmp.mkdir()
+            (tmp / "weights.bin").write_bytes(payload)
+            (tmp / "manifest.json").write_text("{}")
+    assert sorted(p.name for p in target.iterdir()) == ["manifest.json", "weights.bin"]
+    assert (target / "weights.bin").read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["pair"]
+
+
+def test_atomic_path_never_deletes_foreign_files(tmp_path: Path) -> None:
+    target = tmp_path / "userdir"
+    (target / "sub").mkdir(parents=True)
+    (target / "important.txt").write_text("keep")
+    with pytest.raises(AssetError, match=r"refusing to replace the directory .*userdir: it holds important.txt, sub,") \
+            as info, atomic_path(target) as tmp:
+        tmp.mkdir()
+        (tmp / "weights.bin").write_bytes(b"w")
+    assert (target / "important.txt").read_text() == "keep"
+    assert (target / "sub").is_dir()
+    kept = Path(str(info.value).rsplit("the new output is at ", 1)[1])
+    assert (kept / "weights.bin").read_bytes() == b"w"
+
+
+def test_atomic_path_accepts_the_current_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "important.txt").write_text("keep")
+    monkeypatch.chdir(work)
+    with pytest.raises(AssetError, match="refusing to replace the directory"), atomic_path(Path(".")) as tmp:
+        tmp.mkdir()
+        (tmp / "weights.bin").write_bytes(b"w")
+    assert (work / "important.txt").read_text() == "keep"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    with atomic_path(Path(".")) as tmp:
+        tmp.mkdir()
+        (tmp / "weights.bin").write_bytes(b"w")
+    assert (empty / "weights.bin").read_bytes() == b"w"
+    assert [p.name for p in empty.iterdir()] == ["weights.bin"]

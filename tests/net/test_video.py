@@ -8,7 +8,7 @@ import pytest
 
 from tenfold.net.call import run_video_call
 from tenfold.net.link import LinkConfig
-from tenfold.net.playout import FreezeDetector, PlayoutConfig, VideoReceiver, is_freeze
+from tenfold.net.playout import FreezeDetector, PlayoutConfig, QoE, VideoReceiver, is_freeze
 from tenfold.net.rtcp import Nack, Pli
 from tenfold.net.rtp import RtpPacket, unpack_transport_seq
 from tenfold.net.trace import Trace, synthetic_trace
@@ -192,3 +192,15 @@ def test_lossy_link_is_repaired_by_nack() -> None:
     assert result.retransmissions > 0
     assert result.qoe.freezes == 0
     assert result.qoe.frames >= 295
+
+
+def test_a_call_that_never_gets_past_the_warm_up_frames_is_one_long_freeze() -> None:
+    assert VideoReceiver().qoe(60.0) == QoE(0, 0.0, 1, 1.0, 60_000.0, 60_000.0)
+    pkt = Packetizer(ssrc=1)
+    rx = VideoReceiver(PlayoutConfig(nack=False))
+    for f in [EncodedFrame(i, i / FPS, 1000, i == 0, 1e6) for i in range(3)]:
+        for p in pkt.packetize(f):
+            rx.on_packet(p, f.capture_s + 0.02)
+        rx.render(f.capture_s + 0.5)
+    q = rx.qoe(60.0)
+    assert (q.frames, q.freezes, q.freeze_rate) == (3, 1, 1.0)

@@ -136,19 +136,35 @@ def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary sibling path; on success rename it to ``target``, else remove it.
 
     Works for files and directories: write whatever belongs at ``target`` to the yielded
-    path. An exception (or an interrupt) leaves ``target`` untouched.
+    path. An exception (or an interrupt) leaves ``target`` untouched. An existing directory
+    at ``target`` is replaced only when every entry in it is also in the new output (an
+    earlier write of the same thing); otherwise nothing is deleted, an :class:`AssetError`
+    names the foreign entries, and the new output is kept beside ``target`` under the name
+    the error gives. ``target`` may be relative (``.`` included).
     """
+    target = Path(os.path.abspath(target))
+    if target.parent == target:
+        raise AssetError(f"cannot write output at {target}: it has no parent directory")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent)) / target.name
+    keep = False
     try:
         yield tmp
         if not tmp.exists():
             raise AssetError(f"nothing was written for {target}")
-        if target.is_dir():
+        if target.is_dir() and not target.is_symlink():
+            new = set(os.listdir(tmp)) if tmp.is_dir() else set()
+            foreign = sorted(set(os.listdir(target)) - new)
+            if foreign:
+                keep = True
+                shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+                raise AssetError(f"refusing to replace the directory {target}: it holds {shown}, which the new "
+                                 f"output does not; nothing was deleted, and the new output is at {tmp}")
             shutil.rmtree(target)
         os.replace(tmp, target)
     finally:
-        shutil.rmtree(tmp.parent, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(tmp.parent, ignore_errors=True)
 
 
 def set_hub_offline() -> None:

@@ -327,8 +327,18 @@ class VideoReceiver:
         self._stuck_since = None
 
     def qoe(self, call_s: float) -> QoE:
-        """Frames, fps, freezes, freeze rate and frame delay over a call of ``call_s``."""
+        """Frames, fps, freezes, freeze rate and frame delay over a call of ``call_s``.
+
+        A call that never renders the ``min_frames`` frames the freeze rule waits for is one
+        freeze over the whole call (design choice: the rule would otherwise call a picture
+        that never started perfect), and with no frame at all its frame delay is the call's
+        length.
+        """
         check_positive("call_s", call_s)
+        if len(self.rendered) < self.freeze.min_frames:
+            delays_ms = [f.delay_ms for f in self.rendered] or [call_s * 1000.0]
+            return QoE(len(self.rendered), len(self.rendered) / call_s, 1, 1.0,
+                       float(np.mean(delays_ms)), float(np.percentile(delays_ms, 95)))
         delays = np.array([f.delay_ms for f in self.rendered], dtype=np.float64)
         tail = self.freeze.trailing(call_s)
         freezes = len(self.freeze.freezes) + (tail is not None)
