@@ -61,7 +61,7 @@ def test_alphartc_steps_match_hand_computed_features() -> None:
     rows = log.rows
     assert [r.step for r in rows] == [0, 1, 2]
     assert [r.t_ms for r in rows] == [50.0, 100.0, 150.0]  # step ends after the first arrival (40 ms)
-    assert {r.call_id for r in rows} == {"alphartc:alphartc_small.jsonl"}
+    assert {r.call_id for r in rows} == {f"alphartc:{ALPHA.resolve()}"}  # the resolved path: unique per file
     t0, t1, t2 = (r.telemetry for r in rows)
     # Step 0, arrivals in [40, 90): seq 10 and 11, 1040 B each on the wire (1000 + 12 + 28).
     assert t0.acked_bps == pytest.approx(2 * 1040 * 8 / 0.05)  # 332,800
@@ -217,13 +217,19 @@ def _set_obs(row: int, index: int, value: float) -> Any:
      r"bad.json: row 1 column 'observations\[31\] \(queuing_delay_ms, window 1\)' is inf"),
     (lambda b: b["bandwidth_predictions"].__setitem__(3, float("-inf")),
      r"bad.json: row 3 column 'bandwidth_predictions' is -inf, not a finite value"),
+    (lambda b: b["bandwidth_predictions"].__setitem__(2, -5.0),
+     r"bad.json: row 2 column 'bandwidth_predictions' is -5\.0, outside the allowed range: must be >= 0"),
+    (_set_obs(1, 0, -1e6),  # observation 0 is all zeros, skipped: observation 1 is step 0
+     r"bad.json: step 0 column 'tel_acked_bps' is -1000000\.0, outside the allowed range: must be >= 0"),
     (lambda b: b["observations"][1].pop(), r"bad.json: row 1 column 'observations' has 149 values, not 150"),
     (lambda b: b["bandwidth_predictions"].pop(),
      r"bad.json: row 3 column 'bandwidth_predictions' is missing \(4 observations, 3 predictions\)"),
 ])
 def test_mmsys24_log_format_errors_name_file_row_column(tmp_path: Path, mutate: Any, message: str) -> None:
     with pytest.raises(LogFormatError, match=message):
-        load_log("mmsys24", _mmsys_bad(tmp_path, mutate), allow_partial=True)
+        # ingest checks the adapted rows against the log schema's ranges before writing a shard
+        ingest("mmsys24", [_mmsys_bad(tmp_path, mutate)], tmp_path / "out", allow_partial=True)
+    assert not (tmp_path / "out").exists()
 
 
 def test_mmsys24_feature_layout_is_feature_major() -> None:
@@ -330,3 +336,44 @@ def test_alphartc_estimator_rejects_bad_stats() -> None:
         est.report_states({k: v for k, v in _packet(2, 1, 11).items() if k != "ssrc"})
     with pytest.raises(LogFormatError, match=r"row 2 column 'arrival_time_ms' goes backwards"):
         est.report_states(_packet(3, 2, 5))
+
+
+def _alpha_records() -> list[Any]:
+    return [json.loads(x) for x in ALPHA.read_text().splitlines() if x.strip()]
+
+
+def test_ingest_leaves_no_shard_when_a_file_fails(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    _write_lines(inputs / "a_good.jsonl", _alpha_records())
+    bad = _alpha_records()
+    next(r for r in bad if "arrival_time_ms" in r)["arrival_time_ms"] = "oops"
+    _write_lines(inputs / "b_bad.jsonl", bad)
+    with pytest.raises(LogFormatError, match=r"b_bad\.jsonl: row \d+ column 'arrival_time_ms' is 'oops', not a number"):
+        ingest("alphartc", [inputs], tmp_path / "new", allow_partial=True)
+    assert not (tmp_path / "new").exists()  # made by the failed run, and removed with its shards
+    out = tmp_path / "old"
+    ingest("alphartc", [inputs / "a_good.jsonl"], out, allow_partial=True)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(LogFormatError):
+        ingest("alphartc", [inputs], out, allow_partial=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no new shard, no hidden staging left
+
+
+def test_user_logs_of_the_same_name_are_separate_calls(tmp_path: Path) -> None:
+    from tenfold.systems.tarzan.config import TrainConfig
+    from tenfold.systems.tarzan.telemetry import read_manifest
+    from tenfold.systems.tarzan.train import train_from_logs
+
+    (tmp_path / "d1").mkdir()
+    (tmp_path / "d2").mkdir()
+    first = _write_lines(tmp_path / "d1" / "call.jsonl", _alpha_records())
+    second = _write_lines(tmp_path / "d2" / "call.jsonl", _alpha_records())
+    ingest("alphartc", [first, second], tmp_path / "logs", allow_partial=True)
+    shards = read_manifest(tmp_path / "logs").shards
+    assert [s.path.name for s in shards] == ["alphartc-call.parquet", "alphartc-call-2.parquet"]
+    ids = [{r.call_id for r in read_log(s.path)} for s in shards]
+    assert ids == [{f"alphartc:{first.resolve()}"}, {f"alphartc:{second.resolve()}"}]
+    rows = [r for s in shards for r in read_log(s.path)]
+    assert len(build_transitions(rows)) == 2 + 2  # two calls of 3 steps, not one interleaved call
+    train_from_logs(tmp_path / "logs", TrainConfig(algo="bc", steps=2, batch_size=2), tmp_path / "bc.pt")

@@ -8,6 +8,8 @@ import pytest
 from tenfold.errors import ConfigError
 from tenfold.systems.tarzan.config import GccConfig
 from tenfold.systems.tarzan.gcc import (
+    AckedBitrateEstimator,
+    AimdRateControl,
     BandwidthUsage,
     Feedback,
     Gcc,
@@ -144,3 +146,41 @@ def test_config_errors_name_the_field() -> None:
         GccConfig(beta=1.5)
     with pytest.raises(ConfigError, match="'max_bps' = 10: must be > min_bps"):
         GccConfig(max_bps=10)
+
+
+def _feed_1mbps(est: AckedBitrateEstimator, start_ms: float, end_ms: float) -> None:
+    """1200-byte packets every 9.6 ms: exactly 1 Mbps."""
+    t = start_ms
+    while t < end_ms:
+        est.update(t, 1200)
+        t += 9.6
+
+
+def test_acked_rate_restarts_its_window_after_an_outage() -> None:
+    # libwebrtc BitrateEstimator::UpdateWindow: nothing received for more than a full window
+    # drops the partial sum and keeps only the window remainder, so an outage does not turn
+    # into a backlog of window time that each later packet closes with a one-packet sample.
+    est = AckedBitrateEstimator()
+    _feed_1mbps(est, 0.0, 3000.0)
+    assert est.bps == pytest.approx(1e6, rel=0.03)
+    _feed_1mbps(est, 5000.0, 5300.0)  # a 2 s outage, then 1 Mbps again
+    assert est.bps == pytest.approx(1e6, rel=0.1)
+    # A full window with the same bytes gives the same sample whether it closes at >= or >.
+    exact = AckedBitrateEstimator(initial_window_ms=100.0)
+    for t in (0.0, 50.0, 100.0):
+        exact.update(t, 1250)
+    assert exact.bps == pytest.approx(200_000.0)  # 2 x 1250 B over 100 ms: 200 kbps
+
+
+def test_the_throughput_cap_limits_an_increase_but_never_lowers_the_rate() -> None:
+    aimd = AimdRateControl(GccConfig())
+    aimd.rate_bps = 1_000_000.0
+    # acked 200 kbps: the cap is 1.5 x 200 + 10 = 310 kbps < 1 Mbps, so the rate holds.
+    assert aimd.update(BandwidthUsage.NORMAL, 200_000.0, 100.0, 1000.0) == 1_000_000.0
+    assert aimd.update(BandwidthUsage.NORMAL, 200_000.0, 100.0, 2000.0) == 1_000_000.0
+    # acked 1 Mbps: the cap is 1.51 Mbps, so the rate grows x1.08 over a full second.
+    assert aimd.update(BandwidthUsage.NORMAL, 1_000_000.0, 100.0, 3000.0) == pytest.approx(1_080_000.0)
+    # An increase is clipped at the cap: 1.5 x 700 + 10 = 1,060 kbps.
+    assert aimd.update(BandwidthUsage.NORMAL, 700_000.0, 100.0, 3100.0) == 1_080_000.0
+    aimd.rate_bps = 1_050_000.0
+    assert aimd.update(BandwidthUsage.NORMAL, 700_000.0, 100.0, 4100.0) == pytest.approx(1_060_000.0)

@@ -76,8 +76,13 @@ def test_cli_trains_online_on_a_trace_directory(tmp_path: Path, capsys: pytest.C
             "--steps", "70", "--batch-size", "8", "--out", str(out)]
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert (summary["checkpoint"], summary["training_calls"]) == (str(out), 2)  # 59 transitions per 3 s call
+    assert (summary["checkpoint"], summary["train_calls"]) == (str(out), 2)  # 59 transitions per 3 s call
     report = json.loads(Path(summary["calls_report"]).read_text())
+    # The printed keys are calls.json's (OnlineResult.summary), value for value.
+    assert {k: v for k, v in summary.items() if k.startswith("train_calls")} == \
+        {k: v for k, v in report.items() if k != "calls"}
+    assert set(report) == {"train_calls", "train_calls_worse_bitrate_share", "train_calls_worse_freeze_share",
+                           "calls"}
     assert [c["first_step"] for c in report["calls"]] == [0, 59]
     assert Policy.load(out).algo == "online"
     assert main(["tarzan", "train", "--algo", "online", "--out", str(out)]) == 2
@@ -100,3 +105,29 @@ def test_the_benchmark_task_trains_online_and_reports_the_shares(tmp_path: Path)
     assert shares["train_calls"] == 1  # 20 steps: the first 5 s call's 99 transitions pay for them all
     assert shares["train_calls_worse_bitrate_share"] in (0.0, 1.0)
     assert shares["train_calls_worse_freeze_share"] in (0.0, 1.0)
+
+
+def test_online_refuses_calls_too_short_to_yield_a_transition(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = TrainConfig(algo="online", steps=5, batch_size=4)
+    short = [ChunkRef(str(VERIZON), 0, 1.5, 100.0, 0, 0.05)]  # one 50 ms step: no transition
+    with pytest.raises(ConfigError, match=r"'seconds' = 0\.05: must be >= 0\.1 s for online RL: a call needs at "
+                                          r"least 2 steps of 50 ms to yield a transition"):
+        train_online(short, cfg)
+    # A call that yields nothing anyway (here: forced) raises instead of looping forever.
+    from tenfold.systems.tarzan import online
+    from tenfold.systems.tarzan.dataset import build_transitions
+
+    monkeypatch.setattr(online, "build_transitions", lambda rows: build_transitions(rows[:1]))
+    with pytest.raises(ConfigError, match=r"'seconds' = 0\.1: call Verizon-LTE-short\.down#0\|rtt100\|L1\.5\|s0 "
+                                          r"yielded no transitions \(need >= 2 steps per call\)"):
+        train_online([ChunkRef(str(VERIZON), 0, 1.5, 100.0, 0, 0.1)], cfg)
+
+
+def test_cli_online_refuses_a_too_short_call_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    shutil.copy(VERIZON, traces / VERIZON.name)
+    assert main(["tarzan", "train", "--algo", "online", "--traces", str(traces), "--seconds", "0.05", "--limit", "1",
+                 "--steps", "3", "--out", str(tmp_path / "o.pt")]) == 2
+    assert "'seconds' = 0.05: must be >= 0.1 s for online RL" in capsys.readouterr().err
+    assert not (tmp_path / "o.pt").exists()

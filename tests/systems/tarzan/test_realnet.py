@@ -42,6 +42,21 @@ def test_config_refuses_bad_values(kwargs: dict[str, float], field: str) -> None
         RealnetConfig(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--level", "inf"], "'levels' = inf: must be a finite mean rate in (0, 100] Mbps"),
+    (["--level", "1e6"], "'levels' = 1000000.0"),
+    (["--rtt", "nan"], "'rtts' = nan: must be a finite RTT > 0 ms"),
+    (["--seconds", "61"], "'seconds' = 61.0: must be in (0, 60] s: calls run on 60 s chunks"),
+    (["--chunk", "-1"], "'chunk' = -1: must be >= 0"),
+])
+def test_cli_refuses_bad_numbers_before_any_namespace(flags: list[str], message: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from tenfold.cli import main
+
+    assert main(["tarzan", "realnet", "--trace", str(split_paths("test")[0]), *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
 @pytest.mark.root
 def test_ten_second_call_follows_the_controller_and_cleans_up() -> None:
     # Held-out ATT-LTE-driving-2016.down, first minute, rescaled to a 1.5 Mbps mean, RTT 100 ms.

@@ -92,10 +92,13 @@ def test_a_damaged_or_foreign_state_file_is_named(tmp_path: Path) -> None:
 
 def test_cli_train_resumes_and_names_a_changed_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from tenfold.cli import main
+    from tenfold.systems.tarzan.adapters import ingest
     from tenfold.systems.tarzan.telemetry import write_log
     from tests.systems.tarzan.test_data_and_serving import _rows
 
-    write_log(_rows("a", 40) + _rows("b", 30), tmp_path / "logs" / "shard.parquet")
+    # Training reads the shards a manifest lists: ingest writes one for emulator-format shards.
+    ingest("emulator", [write_log(_rows("a", 40) + _rows("b", 30), tmp_path / "src" / "shard.parquet")],
+           tmp_path / "logs")
     base = ["tarzan", "train", "--logs", str(tmp_path / "logs"), "--algo", "bc", "--batch-size", "8",
             "--threads", "1", "--bc-warmup-steps", "0",
             "--out", str(tmp_path / "bc.pt"), "--state", str(tmp_path / "bc.state"), "--state-every", "2"]

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +58,16 @@ from tenfold.systems.tarzan.features import (
     window_at,
 )
 from tenfold.systems.tarzan.gcc import Feedback, Gcc, PacketResult
-from tenfold.systems.tarzan.telemetry import LogFormatError, StepRow, read_log, write_log
+from tenfold.systems.tarzan.telemetry import (
+    MANIFEST_FORMAT,
+    LogFormatError,
+    StepRow,
+    check_rows,
+    publish_shards,
+    read_log,
+    staged_shards,
+    write_log,
+)
 
 __all__ = [
     "ADAPTERS",
@@ -73,6 +81,7 @@ __all__ = [
     "LogAdapter",
     "MissingFeatureError",
     "ReceiveSideSteps",
+    "call_id_of",
     "ingest",
     "load_log",
 ]
@@ -168,6 +177,13 @@ def _finite(path: Path, row: int, column: str, value: Any) -> float:
     v = float(value)
     if not math.isfinite(v):
         raise LogFormatError(f"{path}: row {row} column {column!r} is {v!r}, not a finite value")
+    return v
+
+
+def _non_negative(path: Path, row: int, column: str, value: Any) -> float:
+    v = _finite(path, row, column, value)
+    if v < 0:
+        raise LogFormatError(f"{path}: row {row} column {column!r} is {v!r}, outside the allowed range: must be >= 0")
     return v
 
 
@@ -367,8 +383,13 @@ def _json_records(path: Path) -> Iterator[tuple[int, Any]]:
         row += 1
 
 
+def call_id_of(fmt: str, path: Path) -> str:
+    """``<format>:<resolved path>``: two files of the same name in different directories are two calls."""
+    return f"{fmt}:{Path(path).resolve()}"
+
+
 def _step_row(fmt: str, path: Path, step: int, t_ms: float, tel: StepTelemetry, target_bps: float) -> StepRow:
-    return StepRow(f"{fmt}:{path.name}", path.name, 0.0, 0.0, 0, step, t_ms, tel, target_bps,
+    return StepRow(call_id_of(fmt, path), path.name, 0.0, 0.0, 0, step, t_ms, tel, target_bps,
                    bps_to_action(target_bps), reward(tel.acked_bps, tel.owd_ms, tel.loss))
 
 
@@ -379,7 +400,7 @@ class AlphaRtcAdapter:
     record with ``time_ms`` <= step end; GCC's 300 kbps start before the first). A file
     without estimate records has no actions: it is refused unless ``allow_partial``, where
     the actions are GCC's targets replayed on the same packets (listed as ``action`` in the
-    summary's missing features). Rows of the call: ``call_id`` = ``alphartc:<file name>``,
+    summary's missing features). Rows of the call: ``call_id`` = ``alphartc:<resolved path>``,
     ``chunk`` = the file name, ``rtt_ms`` = ``level_mbps`` = 0 (not known for user logs).
     """
 
@@ -398,7 +419,7 @@ class AlphaRtcAdapter:
                 if "time_ms" not in rec:
                     raise LogFormatError(f"{path}: row {row} column 'time_ms' is missing")
                 t = _finite(path, row, "time_ms", rec["time_ms"])
-                b = _finite(path, row, _ESTIMATE_KEY, rec[_ESTIMATE_KEY])
+                b = _non_negative(path, row, _ESTIMATE_KEY, rec[_ESTIMATE_KEY])
                 if estimates and t < estimates[-1][0]:
                     raise LogFormatError(f"{path}: row {row} column 'time_ms' goes backwards "
                                          f"({t} after {estimates[-1][0]})")
@@ -508,7 +529,7 @@ class Mmsys24Adapter:
                 name = MMSYS24_FEATURES[i // _MMSYS24_WINDOWS]
                 _finite(path, row, f"observations[{i}] ({name}, window {i % _MMSYS24_WINDOWS})", v)
             vectors.append(np.asarray(vec, dtype=np.float64))
-            targets.append(_finite(path, row, "bandwidth_predictions", pred))
+            targets.append(_non_negative(path, row, "bandwidth_predictions", pred))
         start = 0
         while start < len(vectors) and not vectors[start].any():
             start += 1
@@ -579,6 +600,7 @@ def _expand(fmt: str, inputs: Sequence[Path]) -> list[Path]:
 def _ingest_one(item: tuple[str, str, str, bool]) -> dict[str, Any]:
     fmt, src, out, allow_partial = item
     log = load_log(fmt, src, allow_partial=allow_partial)
+    check_rows(log.rows, src)
     write_log(log.rows, Path(out))
     return {"shard": Path(out).name, **log.summary.to_dict()}
 
@@ -588,13 +610,14 @@ def ingest(fmt: str, inputs: Sequence[Path], out_dir: Path, *, allow_partial: bo
     """Convert every input file (directories expand to the format's files) into one Parquet
     shard each (written atomically by :func:`.telemetry.write_log`) plus ``manifest.json``.
 
-    Files fan out over ``executor`` (spec §11); the manifest is written last, atomically.
+    Files fan out over ``executor`` (spec §11). Shards are written into a staging directory
+    and moved into ``out_dir`` only when every file converted; then the manifest is written
+    (fsynced, renamed). A file that fails leaves no shard behind, and ``out_dir`` as it was.
     """
     files = _expand(fmt, inputs)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     names: set[str] = set()
-    items: list[tuple[str, str, str, bool]] = []
+    planned: list[tuple[str, str]] = []
     for f in files:
         base = f"{fmt}-{f.name.split('.')[0]}"
         name, n = base, 1
@@ -602,15 +625,12 @@ def ingest(fmt: str, inputs: Sequence[Path], out_dir: Path, *, allow_partial: bo
             n += 1
             name = f"{base}-{n}"
         names.add(name)
-        items.append((fmt, str(f), str(out_dir / f"{name}.parquet"), allow_partial))
-    entries = (executor or LocalExecutor(workers=1)).map(_ingest_one, items)
-    manifest = out_dir / "manifest.json"
-    tmp = manifest.with_name("manifest.json.tmp")
-    with tmp.open("w") as fh:
-        json.dump({"format": "tarzan.logs/1", "source_format": fmt, "shards": entries}, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(manifest)
+        planned.append((str(f), f"{name}.parquet"))
+    with staged_shards(out_dir) as stage:
+        items = [(fmt, src, str(stage / shard), allow_partial) for src, shard in planned]
+        entries = (executor or LocalExecutor(workers=1)).map(_ingest_one, items)
+        manifest = publish_shards(stage, out_dir, {"format": MANIFEST_FORMAT, "source_format": fmt,
+                                                   "shards": entries})
     summaries = tuple(AdapterSummary(e["format"], e["source"], e["records"], e["steps"], dict(e["skipped"]),
                                      tuple(e["missing_features"])) for e in entries)
     return IngestReport(manifest, summaries)

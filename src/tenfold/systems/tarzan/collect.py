@@ -4,22 +4,38 @@ A call is named by a picklable :class:`ChunkRef` (trace file, chunk index, level
 so collection fans out over ``core.executor`` (process pool or Ray): each task loads its
 chunk, rescales it to the level, runs one GCC call and writes one Parquet shard; the
 manifest lists the shards. Levels rescale a chunk's mean keeping its shape (spec §5).
+
+The grid is checked before any call runs (:func:`check_call_grid`): levels finite in
+(0, 100] Mbps (targets top out at 6 Mbps, and a rescaled chunk holds one line per delivered
+packet, so a 1e6 Mbps level would need tens of GiB), RTTs finite and > 0 ms, seeds >= 0,
+call lengths in (0, 60] s (a chunk is 60 s) and a ``limit`` of at least one call. Chunks
+without deliveries are skipped and counted (spec §9), and files shorter than one chunk are
+named (:class:`ChunkPlan`).
 """
 
 from __future__ import annotations
 
-import json
+import math
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tenfold.core.executor import Executor, LocalExecutor
 from tenfold.errors import ConfigError
 from tenfold.net.trace import Trace, chunk_trace, load_trace, rescale_trace, split_paths
 from tenfold.systems.tarzan.session import CallSpec, GccController, run_call
-from tenfold.systems.tarzan.telemetry import write_log
+from tenfold.systems.tarzan.telemetry import MANIFEST_FORMAT, publish_shards, staged_shards, write_log
 
-__all__ = ["ChunkRef", "call_spec", "chunk_refs", "collect", "load_chunk"]
+__all__ = ["CHUNK_SECONDS", "MAX_LEVEL_MBPS", "ChunkPlan", "ChunkRef", "call_spec", "check_call_grid", "chunk_refs",
+           "collect", "load_chunk", "plan_chunks", "trace_files"]
+
+CHUNK_SECONDS = 60.0
+"""Length of a chunk, and so the longest call."""
+MAX_LEVEL_MBPS = 100.0
+"""Highest mean a chunk may be rescaled to (targets top out at 6 Mbps; see the module docstring)."""
+NOT_TRACES = re.compile(r"^(readme|licen[cs]e|copying|notice)([._-].*)?$|\.md$|^manifest\.json$", re.IGNORECASE)
+"""Names in a ``--traces`` directory that are documentation, never traces."""
 
 
 @dataclass(frozen=True)
@@ -55,22 +71,89 @@ def call_spec(ref: ChunkRef) -> CallSpec:
     return CallSpec(load_chunk(ref), ref.chunk_id, ref.rtt_ms, ref.level_mbps, ref.seed, ref.seconds)
 
 
-def chunk_refs(paths: Iterable[Path], levels: Sequence[float], rtts: Sequence[float],
-               seeds: Sequence[int] = (0,), seconds: float = 60.0, limit: int | None = None) -> list[ChunkRef]:
-    """Every (chunk, level, RTT, seed) of the given trace files; ``limit`` keeps the first chunks."""
+def check_call_grid(levels: Sequence[float], rtts: Sequence[float], seeds: Sequence[int] = (0,),
+                    seconds: float = CHUNK_SECONDS, limit: int | None = None) -> None:
+    """Refuse a call grid with a value no call can run with (module docstring), before any trace is read."""
     if not levels or not rtts or not seeds:
         raise ConfigError("levels/rtts/seeds", (list(levels), list(rtts), list(seeds)), "must all be non-empty")
+    for level in levels:
+        if not (math.isfinite(level) and 0 < level <= MAX_LEVEL_MBPS):
+            raise ConfigError("levels", level, f"must be a finite mean rate in (0, {MAX_LEVEL_MBPS:g}] Mbps")
     for rtt in rtts:
-        if rtt <= 0:
-            raise ConfigError("rtts", rtt, "must be > 0 ms")
+        if not (math.isfinite(rtt) and rtt > 0):
+            raise ConfigError("rtts", rtt, "must be a finite RTT > 0 ms")
+    for seed in seeds:
+        if seed < 0:
+            raise ConfigError("seed", seed, "must be >= 0")
+    if not (math.isfinite(seconds) and 0 < seconds <= CHUNK_SECONDS):
+        raise ConfigError("seconds", seconds, f"must be in (0, {CHUNK_SECONDS:g}] s: calls run on {CHUNK_SECONDS:g} s "
+                                              "chunks")
+    if limit is not None and limit < 1:
+        raise ConfigError("limit", limit, "must be >= 1 (the number of calls to keep)")
+
+
+def trace_files(directory: Path) -> tuple[list[Path], list[str]]:
+    """The traces of a ``--traces`` directory and the names skipped.
+
+    Rule: every regular file directly in ``directory`` is a Mahimahi trace, whatever its
+    suffix, except hidden files (``.*``) and documentation: ``README*``, ``LICENSE*``,
+    ``LICENCE*``, ``COPYING*``, ``NOTICE*``, ``*.md`` and ``manifest.json``. Sub-directories
+    are skipped too. Whatever is left must parse as a trace, or ``TraceError`` names it.
+    """
+    traces: list[Path] = []
+    skipped: list[str] = []
+    for p in sorted(Path(directory).iterdir()):
+        if p.name.startswith(".") or NOT_TRACES.search(p.name):
+            skipped.append(p.name)
+        elif not p.is_file():
+            skipped.append(p.name + ("/" if p.is_dir() else ""))
+        else:
+            traces.append(p)
+    return traces, skipped
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """The calls to run, and what the trace files could not give (spec §9)."""
+
+    refs: list[ChunkRef]
+    empty_chunks: int = 0
+    """60 s windows without a single delivery, skipped (``net.trace.chunk_trace``)."""
+    short_files: list[str] = field(default_factory=list)
+    """Files shorter than one chunk, which give no call."""
+
+
+def plan_chunks(paths: Iterable[Path], levels: Sequence[float], rtts: Sequence[float], seeds: Sequence[int] = (0,),
+                seconds: float = CHUNK_SECONDS, limit: int | None = None) -> ChunkPlan:
+    """Every (chunk, level, RTT, seed) of the given trace files, the first ``limit`` of them when given."""
+    check_call_grid(levels, rtts, seeds, seconds, limit)
     refs: list[ChunkRef] = []
+    empty = 0
+    short: list[str] = []
+    files: list[str] = []
     for path in paths:
-        count = len(chunk_trace(load_trace(path)))
+        trace = load_trace(path)
+        files.append(str(path))
+        windows = trace.period_ms // round(CHUNK_SECONDS * 1000)
+        count = len(chunk_trace(trace))
+        empty += windows - count
+        if windows == 0:
+            short.append(f"{path} ({trace.period_ms / 1000:g} s)")
         for index in range(count):
             for level in levels:
                 for rtt in rtts:
                     refs.extend(ChunkRef(str(path), index, level, rtt, s, seconds) for s in seeds)
-    return refs[:limit] if limit is not None else refs
+    if not refs:
+        detail = (f"; shorter than one chunk: {', '.join(short)}" if short else "") + (
+            f"; {empty} chunk(s) without deliveries skipped" if empty else "")
+        raise ConfigError("traces", files, f"no file holds a full {CHUNK_SECONDS:g} s chunk with deliveries{detail}")
+    return ChunkPlan(refs[:limit] if limit is not None else refs, empty, short)
+
+
+def chunk_refs(paths: Iterable[Path], levels: Sequence[float], rtts: Sequence[float],
+               seeds: Sequence[int] = (0,), seconds: float = CHUNK_SECONDS, limit: int | None = None) -> list[ChunkRef]:
+    """Every (chunk, level, RTT, seed) of the given trace files; ``limit`` keeps the first calls."""
+    return plan_chunks(paths, levels, rtts, seeds, seconds, limit).refs
 
 
 def split_refs(part: str, levels: Sequence[float], rtts: Sequence[float], seeds: Sequence[int] = (0,),
@@ -91,15 +174,15 @@ def _collect_one(item: tuple[ChunkRef, str]) -> dict[str, object]:
 
 
 def collect(refs: Sequence[ChunkRef], out_dir: Path, executor: Executor | None = None) -> Path:
-    """Run GCC on every ref, write one shard each and a ``manifest.json``; returns the manifest."""
+    """Run GCC on every ref, write one shard each and a ``manifest.json``; returns the manifest.
+
+    Shards are written into a staging directory and moved into ``out_dir`` only when every call
+    succeeded; then the manifest is written (fsynced, renamed). A failed run leaves no shard.
+    """
     if not refs:
         raise ConfigError("refs", [], "must name at least one chunk")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     executor = executor or LocalExecutor(workers=1)
-    entries = executor.map(_collect_one, [(r, str(out_dir)) for r in refs])
-    manifest = out_dir / "manifest.json"
-    tmp = manifest.with_name("manifest.json.tmp")
-    tmp.write_text(json.dumps({"format": "tarzan.logs/1", "controller": "gcc", "shards": entries}, indent=1))
-    tmp.replace(manifest)
-    return manifest
+    with staged_shards(Path(out_dir)) as stage:
+        entries = executor.map(_collect_one, [(r, str(stage)) for r in refs])
+        return publish_shards(stage, Path(out_dir), {"format": MANIFEST_FORMAT, "controller": "gcc",
+                                                     "shards": entries})

@@ -5,18 +5,23 @@ window ending at t, action = the logged action at t, reward = the reward logged 
 t + 1 (the consequence of the action at t; design choice), and next state = the window ending
 at t + 1. The last step of a call has no successor and is dropped. The end of a call is a
 time-out, never a terminal (done = 0 everywhere), as the spec sets.
+
+A call's steps must follow one another: a repeated (call_id, step), as two calls sharing a
+call_id give, or a gap between steps raises ``LogFormatError`` instead of a transition
+between steps that never followed each other.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tenfold.systems.tarzan.features import feature_matrix, window_at
-from tenfold.systems.tarzan.telemetry import StepRow
+from tenfold.systems.tarzan.telemetry import LogFormatError, StepRow
 
 if TYPE_CHECKING:
     from tenfold.systems.tarzan.train import Transitions
@@ -57,6 +62,13 @@ def build_transitions(rows: Sequence[StepRow]) -> TransitionArrays:
     states, actions, rewards, nxt, calls = [], [], [], [], []
     for call in sorted(by_call):
         steps = sorted(by_call[call], key=lambda r: r.step)
+        for prev, cur in pairwise(steps):
+            if cur.step == prev.step:
+                raise LogFormatError(f"call {call!r}: step {cur.step} is logged twice (two calls sharing a call_id, "
+                                     "or one log read twice)")
+            if cur.step != prev.step + 1:
+                raise LogFormatError(f"call {call!r}: steps jump from {prev.step} to {cur.step} "
+                                     f"({cur.step - prev.step - 1} step(s) missing)")
         feats = feature_matrix([r.telemetry for r in steps])
         for t in range(len(steps) - 1):
             states.append(window_at(feats, t))

@@ -35,10 +35,13 @@ import numpy as np
 
 __all__ = [
     "FEATURE_NAMES",
+    "FEATURE_SCALES",
+    "FEATURE_SCHEMA",
     "MAX_BPS",
     "MIN_BPS",
     "STEP_MS",
     "WINDOW",
+    "ZEROED_FEATURES",
     "StepTelemetry",
     "action_to_bps",
     "bps_to_action",
@@ -46,6 +49,7 @@ __all__ = [
     "feature_vector",
     "reward",
     "window_at",
+    "zeroed_features",
 ]
 
 STEP_MS = 50.0
@@ -57,6 +61,15 @@ FEATURE_NAMES = (
     "sent_bitrate", "acked_bitrate", "owd", "jitter", "rtt", "loss", "prev_action", "min_rtt",
     "report_interval", "steps_since_loss", "queuing_delay", "trendline_slope",
 )
+FEATURE_SCALES = (MAX_BPS, MAX_BPS, 1000.0, 100.0, 1000.0, 1.0, 1.0, 1000.0, 1000.0, 20.0, 1000.0, 1.0)
+"""What each raw :class:`StepTelemetry` field is divided by, in :data:`FEATURE_NAMES` order."""
+FEATURE_SCHEMA = "tarzan.features/1"
+"""Version of the state: the names, order and scales above. A checkpoint records it, and a policy
+trained under another schema is refused, since it would read features it never saw. Change it
+whenever :data:`FEATURE_NAMES` or :data:`FEATURE_SCALES` change."""
+
+ZEROED_FEATURES: dict[str, tuple[str, ...]] = {"no_prev_action": ("prev_action",)}
+"""Features an algorithm trains with zeroed (its ablation); its policy must be served with them zeroed too."""
 
 
 @dataclass(frozen=True)
@@ -86,20 +99,15 @@ class StepTelemetry:
 
 def feature_vector(step: StepTelemetry) -> np.ndarray:
     """The 12 scaled features of one step: (12,) float32."""
-    return np.array([
-        step.sent_bps / MAX_BPS,
-        step.acked_bps / MAX_BPS,
-        step.owd_ms / 1000.0,
-        step.jitter_ms / 100.0,
-        step.rtt_ms / 1000.0,
-        step.loss,
-        step.prev_action,
-        step.min_rtt_ms / 1000.0,
-        step.report_interval_ms / 1000.0,
-        step.steps_since_loss / 20.0,
-        step.queuing_delay_ms / 1000.0,
-        step.trendline_slope,
-    ], dtype=np.float32)
+    raw = np.array([step.sent_bps, step.acked_bps, step.owd_ms, step.jitter_ms, step.rtt_ms, step.loss,
+                    step.prev_action, step.min_rtt_ms, step.report_interval_ms, step.steps_since_loss,
+                    step.queuing_delay_ms, step.trendline_slope], dtype=np.float64)  # (12,)
+    return (raw / np.asarray(FEATURE_SCALES, dtype=np.float64)).astype(np.float32)
+
+
+def zeroed_features(algo: str) -> tuple[str, ...]:
+    """The features ``algo`` trains (and so must be served) with zeroed: ``prev_action`` for no_prev_action."""
+    return ZEROED_FEATURES.get(algo, ())
 
 
 def feature_matrix(steps: Sequence[StepTelemetry]) -> np.ndarray:

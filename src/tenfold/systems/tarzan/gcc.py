@@ -263,14 +263,19 @@ class AckedBitrateEstimator:
         self.variance = sample_var * pred_var / total
 
     def _window_sample(self, now_ms: float, size: int, window: float) -> float | None:
-        if self._prev_ms is not None and now_ms < self._prev_ms:
+        if self._prev_ms is not None and now_ms < self._prev_ms:  # time went backwards: start over
             self._sum_bytes = 0
             self._current_window = 0.0
         elif self._prev_ms is not None:
             self._current_window += now_ms - self._prev_ms
+            if now_ms - self._prev_ms > window:
+                # Nothing arrived for more than a full window (an outage): the bytes before it
+                # belong to no window of the new arrivals (libwebrtc BitrateEstimator::UpdateWindow).
+                self._sum_bytes = 0
+                self._current_window %= window
         self._prev_ms = now_ms
         sample: float | None = None
-        if self._current_window > window:
+        if self._current_window >= window:
             sample = self._sum_bytes * 8.0 / window  # bits per ms == kbps
             self._current_window -= window
             self._sum_bytes = 0
@@ -332,13 +337,17 @@ class AimdRateControl:
     last_change_ms: float | None = None
     last_update_ms: float | None = None
     cuts: int = 0
+    latest_acked_bps: float = 0.0
 
     def __post_init__(self) -> None:
         self.rate_bps = float(self.cfg.start_bps)
+        self.latest_acked_bps = float(self.cfg.start_bps)  # libwebrtc starts it at the start rate
 
     def update(self, usage: BandwidthUsage, acked_bps: float | None, rtt_ms: float, now_ms: float) -> float:
         dt_ms = 0.0 if self.last_update_ms is None else now_ms - self.last_update_ms
         self.last_update_ms = now_ms
+        if acked_bps is not None:
+            self.latest_acked_bps = acked_bps
         # The state machine of the detector signal (libwebrtc ChangeState).
         if usage is BandwidthUsage.NORMAL and self.state is _AimdState.HOLD:
             self.state = _AimdState.INCREASE
@@ -350,12 +359,15 @@ class AimdRateControl:
         if self.state is _AimdState.INCREASE:
             if acked_bps is not None and self.capacity.has_estimate() and acked_bps > self.capacity.upper_bound_bps():
                 self.capacity.reset()
-            if self.capacity.has_estimate():
-                self.rate_bps += self._additive_increase_bps(rtt_ms, dt_ms)
-            else:
-                self.rate_bps *= self.cfg.multiplicative_increase ** min(dt_ms / 1000.0, 1.0)
-            if acked_bps is not None:
-                self.rate_bps = min(self.rate_bps, 1.5 * acked_bps + 10_000.0)
+            # The cap limits the increase only; it never lowers the rate (libwebrtc
+            # AimdRateControl::ChangeBitrate). Without a fresh acked rate, the last one is used.
+            limit = 1.5 * (self.latest_acked_bps if acked_bps is None else acked_bps) + 10_000.0
+            if self.rate_bps < limit:
+                if self.capacity.has_estimate():
+                    increased = self.rate_bps + self._additive_increase_bps(rtt_ms, dt_ms)
+                else:
+                    increased = self.rate_bps * self.cfg.multiplicative_increase ** min(dt_ms / 1000.0, 1.0)
+                self.rate_bps = min(increased, limit)
             self.last_change_ms = now_ms
         elif self.state is _AimdState.DECREASE:
             if acked_bps is not None and self._time_to_reduce(acked_bps, rtt_ms, now_ms):

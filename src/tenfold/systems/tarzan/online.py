@@ -20,6 +20,10 @@ The loop, top to bottom:
    ("matched steps"). Calls visit the training chunks in a seeded random order, reshuffled
    after each pass.
 
+Every call must last at least two 50 ms steps (0.1 s), or it yields no transition to learn
+from; shorter calls are refused up front, and a call that still yields none raises
+``ConfigError`` instead of looping forever.
+
 The spec's online arm is not resumable: its state includes the replay buffer. BC warm-up
 does not apply (there are no logged actions), so ``bc_warmup_steps`` must be 0.
 """
@@ -34,19 +38,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tenfold.core.assets import atomic_path
 from tenfold.errors import ConfigError
 from tenfold.systems.tarzan.collect import ChunkRef, call_spec
 from tenfold.systems.tarzan.config import TrainConfig
 from tenfold.systems.tarzan.dataset import TransitionArrays, build_transitions
-from tenfold.systems.tarzan.features import action_to_bps
+from tenfold.systems.tarzan.features import STEP_MS, action_to_bps
 from tenfold.systems.tarzan.gcc import Gcc
 from tenfold.systems.tarzan.models import GaussianActor
 from tenfold.systems.tarzan.policy import Policy
 from tenfold.systems.tarzan.session import CallResult, GccController, run_call
+from tenfold.systems.tarzan.telemetry import write_text_atomic
 from tenfold.systems.tarzan.train import Progress, SacLearner
 
-__all__ = ["ExploringController", "OnlineCall", "OnlineResult", "train_online"]
+__all__ = ["MIN_CALL_SECONDS", "ExploringController", "OnlineCall", "OnlineResult", "train_online"]
+
+MIN_CALL_SECONDS = 2 * STEP_MS / 1000.0
+"""The shortest training call: two steps, so one transition."""
 
 
 class ExploringController:
@@ -111,8 +118,7 @@ class OnlineResult:
         """Write the policy to ``out`` and every training call with :meth:`summary` to ``<out>.calls.json``."""
         path = Policy("online", self.policy).save(out)
         report = path.with_name(path.name + ".calls.json")
-        with atomic_path(report) as tmp:
-            tmp.write_text(json.dumps({**self.summary(), "calls": [asdict(c) for c in self.calls]}, indent=1))
+        write_text_atomic(report, json.dumps({**self.summary(), "calls": [asdict(c) for c in self.calls]}, indent=1))
         return path, report
 
 
@@ -148,6 +154,10 @@ def train_online(refs: Sequence[ChunkRef], cfg: TrainConfig, progress: Progress 
         raise ConfigError("refs", [], "must name at least one training chunk")
     if cfg.bc_warmup_steps:
         raise ConfigError("bc_warmup_steps", cfg.bc_warmup_steps, "must be 0 for online RL (it has no logged actions)")
+    for ref in refs:
+        if not ref.seconds >= MIN_CALL_SECONDS:
+            raise ConfigError("seconds", ref.seconds, f"must be >= {MIN_CALL_SECONDS:g} s for online RL: a call needs "
+                                                      f"at least 2 steps of {STEP_MS:g} ms to yield a transition")
     torch.set_num_threads(cfg.threads)
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -169,6 +179,9 @@ def train_online(refs: Sequence[ChunkRef], cfg: TrainConfig, progress: Progress 
             calls.append(OnlineCall(ref.call_id, step, played.bitrate_bps / 1e6, played.qoe.freeze_rate,
                                     gcc.bitrate_bps / 1e6, gcc.qoe.freeze_rate))
             new = build_transitions(played.rows)
+            if len(new) == 0:
+                raise ConfigError("seconds", ref.seconds, f"call {ref.call_id} yielded no transitions "
+                                                          "(need >= 2 steps per call)")
             buffer.add(new)
             budget = len(new)
         losses = learner.update(buffer.batch(torch.randint(0, len(buffer), (cfg.batch_size,), generator=gen)), step)

@@ -28,6 +28,7 @@ import torch
 from tenfold.core.registry import Registry
 from tenfold.errors import ConfigError
 from tenfold.systems.tarzan.config import TrainConfig
+from tenfold.systems.tarzan.features import FEATURE_NAMES, zeroed_features
 from tenfold.systems.tarzan.losses import actor_loss, cql_penalty, quantile_td_loss, temperature_loss
 from tenfold.systems.tarzan.models import DeterministicActor, GaussianActor, QuantileCritic
 from tenfold.systems.tarzan.trainstate import Part, StateFile, restore, save
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ALGORITHMS", "SacLearner", "TrainResult", "Transitions", "train", "train_from_logs"]
 
-PREV_ACTION_FEATURE = 6  # feature 7 of the spec, 0-based
+PREV_ACTION_FEATURE = FEATURE_NAMES.index("prev_action")  # 6: feature 7 of the spec, 0-based
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,17 @@ class Transitions:
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return (self.states[idx], self.actions[idx], self.rewards[idx], self.next_states[idx], self.dones[idx])
 
-    def without_prev_action(self) -> Transitions:
+    def without(self, features: tuple[str, ...]) -> Transitions:
+        """The same transitions with the named features zeroed in every state and next state."""
         states = self.states.clone()
         nxt = self.next_states.clone()
-        states[:, :, PREV_ACTION_FEATURE] = 0.0
-        nxt[:, :, PREV_ACTION_FEATURE] = 0.0
+        for name in features:
+            states[:, :, FEATURE_NAMES.index(name)] = 0.0
+            nxt[:, :, FEATURE_NAMES.index(name)] = 0.0
         return Transitions(states, self.actions, self.rewards, nxt, self.dones)
+
+    def without_prev_action(self) -> Transitions:
+        return self.without(("prev_action",))
 
 
 @dataclass
@@ -194,7 +200,9 @@ def _no_qr(data: Transitions, cfg: TrainConfig, progress: Progress, state: State
 
 @ALGORITHMS.register("no_prev_action")
 def _no_prev(data: Transitions, cfg: TrainConfig, progress: Progress, state: StateFile | None) -> TrainResult:
-    return _sac(data.without_prev_action(), cfg, progress, state, "no_prev_action", cfg.cql_alpha, cfg.n_quantiles)
+    # Policy.act zeroes the same features (features.ZEROED_FEATURES), so serving sees what training saw.
+    return _sac(data.without(zeroed_features("no_prev_action")), cfg, progress, state, "no_prev_action",
+                cfg.cql_alpha, cfg.n_quantiles)
 
 
 @ALGORITHMS.register("bc")
@@ -263,20 +271,39 @@ def train(data: Transitions, cfg: TrainConfig, progress: Progress | None = None,
         raise ConfigError("algo", cfg.algo, "learns by calling over the emulator, not from logs: use tarzan.online."
                                             "train_online (CLI: tarzan train --algo online --traces DIR)")
     fn = ALGORITHMS.get(cfg.algo)
+    if len(data) == 0:
+        raise ConfigError("data", 0, "holds no transitions (need >= 2 steps per call)")
     torch.set_num_threads(cfg.threads)
     return fn(data, cfg, progress or iter, state)
 
 
 def train_from_logs(logs_dir: Path, cfg: TrainConfig, out: Path, progress: Progress | None = None,
                     state: StateFile | None = None) -> Path:
-    """Read every Parquet shard in ``logs_dir``, train ``cfg.algo`` and save the policy to ``out``."""
+    """Train ``cfg.algo`` on the shards that ``logs_dir/manifest.json`` lists and save the policy to ``out``.
+
+    Only listed shards are read (a stray or stale ``.parquet`` beside them never is), each must
+    hold the steps the manifest gives it, and no call may appear in two shards.
+    """
     from tenfold.systems.tarzan.dataset import build_transitions
     from tenfold.systems.tarzan.policy import Policy
-    from tenfold.systems.tarzan.telemetry import read_log
+    from tenfold.systems.tarzan.telemetry import LogFormatError, StepRow, read_log, read_manifest
 
-    shards = sorted(Path(logs_dir).glob("*.parquet"))
-    if not shards:
-        raise ConfigError("logs", str(logs_dir), "must hold Parquet shards from `tenfold tarzan collect`")
-    rows = [r for shard in shards for r in read_log(shard)]
-    result = train(build_transitions(rows).to_torch(), cfg, progress, state)
+    manifest = read_manifest(Path(logs_dir))
+    rows: list[StepRow] = []
+    owner: dict[str, Path] = {}
+    for shard in manifest.shards:
+        part = read_log(shard.path)
+        if shard.steps is not None and len(part) != shard.steps:
+            raise LogFormatError(f"{shard.path}: holds {len(part)} rows but {manifest.path} lists {shard.steps}: "
+                                 "a partial or stale shard; collect or ingest again")
+        for i, r in enumerate(part):
+            first = owner.setdefault(r.call_id, shard.path)
+            if first != shard.path:
+                raise LogFormatError(f"{shard.path}: row {i} column 'call_id' is {r.call_id!r}, a call already "
+                                     f"logged in {first}: two calls (or two copies of one) share a call_id")
+        rows.extend(part)
+    data = build_transitions(rows)
+    if len(data) == 0:
+        raise LogFormatError(f"{logs_dir}: holds no transitions (need >= 2 steps per call)")
+    result = train(data.to_torch(), cfg, progress, state)
     return Policy(result.algo, result.policy).save(out)
