@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +68,22 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tiny]:
 def workload(*specs: str) -> Workload:
     """Queries as OBJECT:TASK on the tiny backend."""
     return Workload("t", tuple(Query("tiny", s.split(":")[1], s.split(":")[0]) for s in specs))
+
+
+def write_pano(path: Path, frames: int = 3) -> Path:
+    """A 256x128 (2:1) mpeg4 video of ``frames`` frames; azimuth 180..360 is bright."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 256, 128, "yuv420p"
+        for i in range(frames):
+            img = np.zeros((128, 256, 3), np.uint8)
+            img[:, 128:] = 200
+            img[:, :, 1] = (i * 10) % 250
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path

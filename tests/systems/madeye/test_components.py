@@ -167,3 +167,61 @@ def test_run_live_bootstraps_distils_and_steers() -> None:
     assert report["frames_sent"] == 3 and report["views_explored"] == 6  # anchor p0t-30z1 and p0t-15z1
     assert [s["step"] for s in report["steps"]] == [1, 2, 3]
     assert all(s["counts"]["fake:person:count"] == [1] for s in report["steps"])
+
+
+def test_run_live_checks_its_schedule_before_the_bootstrap() -> None:
+    from tenfold.errors import ConfigError
+    from tenfold.systems.madeye import run_live
+    from tenfold.vision.frames import ScriptedSource
+
+    class Counting(_CentreBackend):
+        calls = 0
+
+        def detect_batch(self, images: list[np.ndarray]) -> list[list[Box]]:
+            Counting.calls += 1
+            return super().detect_batch(images)
+
+    frames = [np.zeros((136, 320, 3), np.uint8) for _ in range(8)]
+    source = VirtualPTZ(ScriptedSource(frames), width=96, height=54, hfov=120)
+    workload = Workload("live", (Query("fake", "count", "person"),))
+    cases = [
+        ({"steps": 0}, "config field 'steps' = 0: must be in [1, inf]"),
+        ({"bootstrap_steps": 0}, "config field 'bootstrap_steps' = 0: must be in [1, inf]"),
+        ({"step_frames": 0}, "config field 'step_frames' = 0: must be in [1, inf]"),
+        ({"steps": 4}, "config field 'steps' = 4: with bootstrap_steps=1 and step_frames=2 the run needs frame 8, "
+         "past the source's 8 frames"),
+        ({"k": 6}, "config field 'k_explore' = 6: must be <= the region's 5 pan/tilt cells"),
+    ]
+    for change, message in cases:
+        kw: dict[str, int] = {"steps": 3, "bootstrap_steps": 1, "step_frames": 2} | change
+        k = kw.pop("k", 5)
+        with pytest.raises(ConfigError) as info:
+            run_live(source, {"fake": Counting()}, workload, MadEyeConfig(k_explore=k, n_send=1), half_width=0,
+                     **kw)  # type: ignore[arg-type]
+        assert str(info.value) == message
+    assert Counting.calls == 0
+
+
+def test_server_distils_with_its_own_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tenfold.vision.trained as trained
+    from tenfold.systems.madeye import ApproxModel, MadEyeCamera, MadEyeServer, OrientationGrid, SentFrame
+
+    seen: dict[str, object] = {}
+
+    def fake_fit(config: object, images: object, boxes: object, **kw: object) -> object:
+        seen.update(kw)
+        return kw["init"]
+
+    monkeypatch.setattr(trained, "fit_detector", fake_fit)
+    detector = type("Det", (), {"config": None})()
+    workload = Workload("w", (Query("m", "count", "person"),))
+    camera_cfg = MadEyeConfig()  # the camera model's config keeps the defaults (6 epochs, lr 1e-4, batch 4)
+    camera = MadEyeCamera({"m": ApproxModel("m", detector, camera_cfg)},
+                          OrientationGrid.default().region(O(0, 0, 1)), workload)
+    server = MadEyeServer({"m": _CentreBackend()}, workload,
+                          MadEyeConfig(distill_every=1, distill_epochs=1, distill_lr=0.5, distill_batch=64, seed=7))
+    server.process([SentFrame(0, O(0, 0, 1), np.zeros((108, 192, 3), np.uint8))])
+    assert server.due and server.distill_update(camera) == {"m": 1}
+    assert {k: seen[k] for k in ("epochs", "lr", "batch", "seed", "heads_only")} == {
+        "epochs": 1, "lr": 0.5, "batch": 64, "seed": 7, "heads_only": True
+    }

@@ -76,3 +76,22 @@ def test_spearman() -> None:
     assert spearman([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
     assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
     assert np.isnan(spearman([1, 1, 1], [1, 2, 3]))
+
+
+def test_mab_without_a_seed_takes_the_episode_seed(tiny: Tiny) -> None:
+    """evaluate(seed=s) sets the episode's seed: a policy without its own seed follows it."""
+    from dataclasses import replace
+
+    from tenfold.systems.madeye import OrientationGrid
+
+    ep = tiny.scenario(workload("person:count")).episode
+    # 15 arms (pan of the anchor only): 8 steps pull every arm once, then 12 random steps (epsilon = 1).
+    small = replace(ep, region=OrientationGrid.default().region(ep.anchor, 0, min_size=1))
+
+    def sent(policy: EpsilonGreedyMAB, seed: int) -> list[list[str]]:
+        return [[str(o) for o in s] for s in policy.run(replace(small, config=ep.config.replace(seed=seed))).sent]
+
+    follows_1, follows_2 = sent(EpsilonGreedyMAB(2, epsilon=1.0), 1), sent(EpsilonGreedyMAB(2, epsilon=1.0), 2)
+    assert follows_1 != follows_2
+    assert follows_1 == sent(EpsilonGreedyMAB(2, epsilon=1.0, seed=1), 2)  # its own seed wins
+    assert follows_2 == sent(EpsilonGreedyMAB(2, epsilon=1.0, seed=2), 1)

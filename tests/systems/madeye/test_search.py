@@ -86,11 +86,29 @@ def test_first_updates_allow_one_change() -> None:
 
 def test_viability_faces_the_edge_or_corner() -> None:
     assert viability(None, (1, 0), 192, 108) == 0.0
-    assert viability((192, 54), (1, 0), 192, 108) == pytest.approx(1.0)  # on the right edge, moving right
-    assert viability((96, 54), (1, 0), 192, 108) == pytest.approx(0.0)
-    assert viability((0, 54), (1, 0), 192, 108) == pytest.approx(-1.0)
-    assert viability((96, 0), (0, 1), 192, 108) == pytest.approx(1.0)  # tilt up faces the top edge
-    assert viability((192, 0), (1, 1), 192, 108) == pytest.approx(1.0)  # the top-right corner
+    # Toward an edge: perpendicular distances (d_centre = 96 to the right edge, 54 to the top).
+    assert viability((192, 54), (1, 0), 192, 108) == 1.0  # on the right edge, moving right
+    assert viability((192, 0), (1, 0), 192, 108) == 1.0  # anywhere on that edge, not only its midpoint
+    assert viability((96, 54), (1, 0), 192, 108) == 0.0
+    assert viability((0, 54), (1, 0), 192, 108) == -1.0
+    assert viability((48, 10), (1, 0), 192, 108) == -0.5  # (96 - 144) / 96
+    assert viability((30, 27), (-1, 0), 192, 108) == 0.6875  # (96 - 30) / 96
+    assert viability((96, 0), (0, 1), 192, 108) == 1.0  # tilt up faces the top edge
+    assert viability((30, 27), (0, 1), 192, 108) == 0.5  # (54 - 27) / 54
+    assert viability((30, 81), (0, -1), 192, 108) == 0.5  # (54 - 27) / 54 to the bottom edge
+    # Toward a corner: distances to the corner point.
+    assert viability((192, 0), (1, 1), 192, 108) == 1.0  # the top-right corner
+    assert viability((96, 54), (1, 1), 192, 108) == 0.0
+    assert viability((144, 81), (1, -1), 192, 108) == pytest.approx(0.5)  # halfway to the bottom-right corner
+
+
+def test_candidates_skip_cells_the_shape_holds_at_any_zoom() -> None:
+    s = _search()
+    s.members[O(30, 0, 1)].orientation = O(30, 0, 3)  # a zoom-rule replacement, held in its cell
+    cands = s.candidates(O(30, 0, 1))
+    # (30, 0)'s zoom-3 neighbours, less the cells the cross holds at zoom 1: (0, -15), (0, 0), (0, 15).
+    assert cands and {o.zoom for o in cands} == {3}
+    assert {o.cell for o in cands} == {(30, -15), (60, -15), (60, 0), (30, 15), (60, 15)}
 
 
 def test_viability_steers_toward_the_boxes() -> None:
@@ -107,6 +125,7 @@ def _check(shape: list[O], region: Region, k: int) -> None:
     assert 1 <= len(shape) <= k
     assert all(o in region for o in shape)
     assert region.is_connected([o.cell for o in shape])
+    assert len({o.cell for o in shape}) == len(shape)  # at most one orientation per cell
 
 
 @pytest.mark.parametrize(
@@ -136,21 +155,27 @@ def test_invariants_over_1000_random_steps(k: int, rule: str, zoom: bool) -> Non
     )
     s = ShapeSearch(region, workload, {("m", "car"): 0.7}, cfg)
     sizes = set()
+    zoomed = 0
     for step in range(1000):
         shape = s.shape
         outputs = {}
         for o in shape:
             boxes = []
             for _ in range(int(rng.integers(0, 4))):
-                x, y = rng.uniform(0, 170), rng.uniform(0, 90)
                 label = str(rng.choice(["person", "car"]))
-                boxes.append(Box(x, y, x + rng.uniform(2, 22), y + rng.uniform(2, 18), label))
+                if rng.random() < 0.6:  # small central boxes, so the zoom rule fires
+                    x, y = rng.uniform(85, 100), rng.uniform(48, 55)
+                    boxes.append(Box(x, y, x + 3, y + 3, label))
+                else:
+                    x, y = rng.uniform(0, 170), rng.uniform(0, 90)
+                    boxes.append(Box(x, y, x + rng.uniform(2, 22), y + rng.uniform(2, 18), label))
             outputs[o] = {"m": boxes}
         scores = {o: float(rng.random()) for o in shape}
-        s.update(step, outputs, scores, shape[:1])
+        zoomed += len(s.update(step, outputs, scores, shape[:1]).zoomed)
         _check(s.shape, region, k)
         sizes.add(len(s.shape))
     assert max(sizes) <= k
+    assert (zoomed > 0) == zoom  # members at several zooms were exercised
 
 
 def test_allow_expand_grows_without_dropping() -> None:

@@ -4,7 +4,8 @@ One per backend: a narrower, lower-resolution (96x54) CenterNet-style detector t
 with focal loss on *that backend's detections* (never on renderer truth) over bootstrap
 frames of the region's orientations. The camera cuts its output at person 0.2 and car 0.3.
 Every 90 steps the server fine-tunes the heads only (backbone frozen) on the frames sent
-since the last update: AdamW, lr 1e-4, batch 4, 6 epochs (:meth:`ApproxModel.fine_tuned`).
+since the last update (:meth:`ApproxModel.fine_tuned`) on the server config's schedule:
+AdamW, by default lr 1e-4, batch 4, 6 epochs.
 
 Initial distillations are cached under ``cache_dir("madeye", "approx")`` by a hash of the
 backend, the world, the region, the sampled views and the labels; a corrupt file raises
@@ -57,24 +58,36 @@ class ApproxModel:
         found = self.detector.detect_batch(list(images), score_threshold=floor) if images else []
         return [[b for b in boxes if b.score >= self.config.camera_threshold(b.label)] for boxes in found]
 
-    def fine_tuned(self, images: Sequence[Image], boxes: Sequence[Sequence[Box]], *, seed: int = 0) -> ApproxModel:
-        """A copy with its heads fine-tuned on (sent frame, backend boxes) pairs (spec §2)."""
+    def fine_tuned(
+        self,
+        images: Sequence[Image],
+        boxes: Sequence[Sequence[Box]],
+        *,
+        epochs: int,
+        lr: float,
+        batch: int,
+        seed: int = 0,
+    ) -> ApproxModel:
+        """A copy with its heads fine-tuned on (sent frame, backend boxes) pairs (spec §2).
+
+        The schedule (``epochs``, ``lr``, ``batch``) is the server's: it owns distillation
+        (spec §2, §11), so :meth:`MadEyeServer.distill_update` passes its own config's.
+        """
         from tenfold.vision.trained import fit_detector
 
-        cfg = self.config
         tuned = fit_detector(
             self.detector.config,
             images,
             boxes,
             init=self.detector,
             heads_only=True,
-            epochs=cfg.distill_epochs,
-            lr=cfg.distill_lr,
-            batch=cfg.distill_batch,
+            epochs=epochs,
+            lr=lr,
+            batch=batch,
             one_cycle=False,
             seed=seed + self.updates,
         )
-        out = ApproxModel(self.backend, tuned, cfg)
+        out = ApproxModel(self.backend, tuned, self.config)
         out.updates = self.updates + 1
         return out
 

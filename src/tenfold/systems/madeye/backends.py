@@ -42,6 +42,7 @@ __all__ = [
     "SmallDetectorBackend",
     "TorchvisionDetector",
     "YoloPersonOnnx",
+    "backend_name",
     "load_backend",
     "query_weight",
 ]
@@ -246,8 +247,27 @@ class TorchvisionDetector:
 USER_BACKENDS = ("yolo-person", "hog", "haar", "torchvision:PATH")
 
 
+def backend_name(spec: str) -> str:
+    """The name the backend ``load_backend(spec)`` builds carries, checked without loading it.
+
+    ``haar`` is ``haar-fullbody`` and ``torchvision:PATH`` is ``torchvision:`` plus the file's
+    name; an unknown name raises UnknownNameError and a missing TorchScript file ConfigError.
+    """
+    if spec in PROJECT_BACKENDS or spec in ("yolo-person", "hog"):
+        return spec
+    if spec == "haar":
+        return "haar-fullbody"
+    if spec.startswith("torchvision:"):
+        path = Path(spec.split(":", 1)[1])
+        if not path.is_file():
+            raise ConfigError("backend", spec, "names no file")
+        return f"torchvision:{path.name}"
+    raise UnknownNameError("madeye backend", spec, [*PROJECT_BACKENDS.names(), *USER_BACKENDS])
+
+
 def load_backend(spec: str) -> Backend:
     """A backend from its CLI name (project name, yolo-person, hog, haar, torchvision:PATH)."""
+    backend_name(spec)  # unknown names and missing files fail before anything loads
     if spec in PROJECT_BACKENDS:
         return SmallDetectorBackend.trained(spec)
     if spec == "yolo-person":
@@ -256,6 +276,4 @@ def load_backend(spec: str) -> Backend:
         return HogPerson()
     if spec == "haar":
         return HaarBody()
-    if spec.startswith("torchvision:"):
-        return TorchvisionDetector(spec.split(":", 1)[1])
-    raise UnknownNameError("madeye backend", spec, [*PROJECT_BACKENDS.names(), *USER_BACKENDS])
+    return TorchvisionDetector(spec.split(":", 1)[1])

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tenfold.core.config import check_range
 from tenfold.vision.frames import Box
 from tenfold.vision.tracker import IouTracker
 
@@ -54,6 +55,7 @@ class MadEyePolicy:
     """MadEye: the shape search, approximation ranking and continual distillation."""
 
     config: MadEyeConfig | None = None
+    """The camera's and server's config; None: the episode's (its seed included)."""
     oracle_rank: bool = False
     name: str = "madeye"
     hindsight: bool = False
@@ -254,12 +256,17 @@ class EpsilonGreedyMAB:
     epsilon: float = 0.15
     alpha: float = 0.7
     window: int = 5
-    seed: int = 0
+    seed: int | None = None
+    """Seed of the epsilon draws, >= 0; None: the episode's ``MadEyeConfig.seed``."""
     name: str = "mab"
     hindsight: bool = False
 
+    def __post_init__(self) -> None:
+        if self.seed is not None:
+            check_range("seed", self.seed, lo=0)
+
     def run(self, ep: Episode) -> PolicyRun:
-        rng = np.random.default_rng([self.seed, 11])
+        rng = np.random.default_rng([ep.config.seed if self.seed is None else self.seed, 11])
         arms = list(ep.region.orientations)
         n_car = sum(q.object == "car" for q in ep.workload.queries)
         # Design choice: person weight = share of person queries, car weight = share of car queries.

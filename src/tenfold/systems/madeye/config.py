@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from tenfold.core.config import Config, check_choice, check_range
 from tenfold.errors import ConfigError
 
-__all__ = ["NEIGHBOUR_RULES", "AccuracyBenchConfig", "MadEyeConfig", "SimConfig"]
+from .orientation import OrientationGrid
+
+__all__ = ["NEIGHBOUR_RULES", "AccuracyBenchConfig", "MadEyeConfig", "SimConfig", "check_k_fits", "region_cells"]
 
 NEIGHBOUR_RULES = ("viability", "random")
 
@@ -62,7 +64,7 @@ class MadEyeConfig(Config):
     backend_car: float = 0.7
     """Backend score cut-off for cars (the accuracy reference); in [0, 1]."""
     seed: int = 0
-    """Seed of the camera's own randomness (the random-neighbour ablation only)."""
+    """Seed of the camera's own randomness (the random-neighbour ablation only); >= 0."""
 
     def __post_init__(self) -> None:
         check_range("k_explore", self.k_explore, lo=1)
@@ -81,12 +83,28 @@ class MadEyeConfig(Config):
         check_range("warm_steps", self.warm_steps, lo=0)
         for name in ("camera_person", "camera_car", "backend_person", "backend_car"):
             check_range(name, getattr(self, name), 0.0, 1.0)
+        check_range("seed", self.seed, lo=0)
 
     def camera_threshold(self, label: str) -> float:
         return self.camera_person if label == "person" else self.camera_car
 
     def backend_threshold(self, label: str) -> float:
         return self.backend_person if label == "person" else self.backend_car
+
+
+def check_k_fits(k_explore: int, cells: int) -> None:
+    """ConfigError unless a shape of ``k_explore`` members fits a region of ``cells`` pan/tilt cells."""
+    if k_explore > cells:
+        raise ConfigError("k_explore", k_explore, f"must be <= the region's {cells} pan/tilt cells")
+
+
+def region_cells(half_width: int) -> int:
+    """Pan/tilt cells of a region of +-``half_width`` degrees of pan, widened as the spec says.
+
+    The grid is symmetric in pan, so every anchor's region holds the same number of cells.
+    """
+    grid = OrientationGrid.default()
+    return len(grid.region(grid[0], half_width).cells)
 
 
 @dataclass(frozen=True)
@@ -98,7 +116,7 @@ class SimConfig(Config):
     step_frames: int = 6
     """A step happens every this many frames (30 fps: 5 steps per second); >= 1."""
     bootstrap_frac: float = 0.3
-    """Share of the stream used for bootstrap (anchor, region, distillation); in [0, 0.9]."""
+    """Share of the stream used for bootstrap (anchor, region, distillation); in (0, 0.9]."""
     view_width: int = 192
     """Rendered view width in pixels."""
     view_height: int = 108
@@ -123,7 +141,8 @@ class SimConfig(Config):
     def __post_init__(self) -> None:
         check_range("eval_steps", self.eval_steps, lo=1)
         check_range("step_frames", self.step_frames, lo=1)
-        check_range("bootstrap_frac", self.bootstrap_frac, 0.0, 0.9)
+        # > 0: the bootstrap must not overlap the evaluated steps (bootstrap_steps is >= 1).
+        check_range("bootstrap_frac", self.bootstrap_frac, 0.0, 0.9, lo_open=True)
         check_range("view_width", self.view_width, 32, 1920)
         check_range("view_height", self.view_height, 18, 1080)
         check_range("region_half_width", self.region_half_width, 0, 180)
@@ -138,8 +157,17 @@ class SimConfig(Config):
 
     @property
     def bootstrap_steps(self) -> int:
-        """Steps before evaluation: bootstrap / (bootstrap + eval) = ``bootstrap_frac``."""
-        return round(self.eval_steps * self.bootstrap_frac / (1.0 - self.bootstrap_frac))
+        """Steps before evaluation: bootstrap / (bootstrap + eval) = ``bootstrap_frac``, at least 1.
+
+        The anchor and the approximation models come from these steps only, so at least one
+        of them must precede the first evaluated step.
+        """
+        return max(1, round(self.eval_steps * self.bootstrap_frac / (1.0 - self.bootstrap_frac)))
+
+    @property
+    def region_cells(self) -> int:
+        """Pan/tilt cells of the region (the same around every anchor): K may not exceed it."""
+        return region_cells(self.region_half_width)
 
     @property
     def total_steps(self) -> int:
@@ -155,30 +183,48 @@ class AccuracyBenchConfig(Config):
     """The ``madeye/accuracy`` benchmark grid (spec §7)."""
 
     seeds: tuple[int, ...] = (0, 1)
-    """World seeds (one stream each)."""
+    """World seeds (one stream each); distinct, each >= 0."""
     workloads: tuple[str, ...] = ("W1", "W2")
-    """Named workloads (W1, W2, W3)."""
+    """Named workloads (W1, W2, W3); distinct."""
     eval_steps: int = 200
     """Evaluated steps per stream (after a 30% bootstrap)."""
     n_values: tuple[int, ...] = (1, 2)
     """Frames sent per step, N, swept for every N-dependent arm."""
     k_explore: int = 10
-    """K for the main MadEye arms."""
+    """K for the main MadEye arms; from 2 (the ablations send N=2) to the region's cells."""
     k_sweep: tuple[int, ...] = ()
-    """Extra K values for MadEye at N=2 (full runs: 5, 15)."""
+    """Extra K values for MadEye at every N of ``n_values`` (full runs: 5, 15); each from
+    max(n_values) to the region's cells."""
     headline_n: int = 2
     """N of the headline comparison."""
 
     def __post_init__(self) -> None:
         if not self.seeds:
             raise ConfigError("seeds", self.seeds, "must hold at least one seed")
+        if any(s < 0 for s in self.seeds):
+            raise ConfigError("seeds", self.seeds, "must all be >= 0")
         if not self.workloads:
             raise ConfigError("workloads", self.workloads, "must name at least one workload")
+        for name in ("seeds", "workloads", "n_values", "k_sweep"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ConfigError(name, values, "must not repeat a value")
         check_range("eval_steps", self.eval_steps, lo=1)
+        cells = SimConfig(eval_steps=self.eval_steps).region_cells
+        if not 2 <= self.k_explore <= cells:
+            raise ConfigError(
+                "k_explore", self.k_explore, f"must be in [2, {cells}]: the ablations send N=2, and K may not "
+                f"exceed the region's {cells} pan/tilt cells"
+            )
         if not self.n_values or any(n < 1 or n > self.k_explore for n in self.n_values):
             raise ConfigError("n_values", self.n_values, f"must be non-empty, each in [1, k_explore={self.k_explore}]")
         if self.headline_n not in self.n_values:
             raise ConfigError("headline_n", self.headline_n, f"must be one of n_values {self.n_values}")
+        if any(not max(self.n_values) <= k <= cells for k in self.k_sweep):
+            raise ConfigError(
+                "k_sweep", self.k_sweep, f"each must be in [{max(self.n_values)}, {cells}]: at least every N of "
+                f"n_values, at most the region's {cells} pan/tilt cells"
+            )
 
     @classmethod
     def quick(cls) -> AccuracyBenchConfig:

@@ -45,7 +45,7 @@ from tenfold.vision.metrics import average_precision
 
 from .approx import ApproxModel, distill_approx
 from .backends import SmallDetectorBackend, query_weight
-from .config import MadEyeConfig, SimConfig
+from .config import MadEyeConfig, SimConfig, check_k_fits
 from .orientation import Orientation, OrientationGrid, Region
 from .server import SentFrame
 from .sources import PTZSource, SimPanorama
@@ -503,6 +503,7 @@ def prepare(
     """Bootstrap one stream for one workload: anchor, region, reference, distillation."""
     sim = sim or SimConfig()
     cfg = config or MadEyeConfig()
+    check_k_fits(cfg.k_explore, sim.region_cells)  # before any backend, reference or distillation work
     if backends is None:
         backends = {m: SmallDetectorBackend.trained(m, score_floor=sim.score_floor) for m in workload.models}
     workload.check_models(backends)
@@ -581,7 +582,11 @@ def evaluate(
 ) -> EvalResult:
     """Run ``policy`` on ``source`` for ``steps`` evaluated steps (after a 30% bootstrap).
 
-    ``seed`` seeds the policy's own randomness (the world's seed is the source's).
+    ``seed`` becomes the episode's ``MadEyeConfig.seed``: the randomness of a policy that
+    carries no seed of its own (``MadEyePolicy()`` without a config, ``EpsilonGreedyMAB()``
+    without ``seed``). A policy built with its own seed (``MadEyePolicy(config)``,
+    ``EpsilonGreedyMAB(seed=...)``) keeps it, so one policy object gives the same run here
+    and in :meth:`Scenario.run`. The world's seed is the source's.
     """
     sim = (sim or SimConfig()).replace(eval_steps=steps)
     cfg = (config or MadEyeConfig()).replace(seed=seed)

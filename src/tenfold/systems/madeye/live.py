@@ -16,19 +16,46 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tenfold.core.config import check_range
+from tenfold.errors import ConfigError
 from tenfold.vision.frames import Box, Image
 from tenfold.vision.trained import DetectorTrainConfig, fit_detector
 
 from .approx import ApproxModel
 from .backends import Backend, query_weight
 from .camera import MadEyeCamera
-from .config import MadEyeConfig
-from .orientation import Orientation, OrientationGrid
+from .config import MadEyeConfig, check_k_fits
+from .orientation import Orientation, OrientationGrid, Region
 from .server import MadEyeServer, SentFrame
 from .sources import PTZSource
 from .workload import Workload
 
-__all__ = ["run_live"]
+__all__ = ["check_schedule", "live_region", "run_live"]
+
+
+def live_region(anchor: Orientation | None, half_width: int) -> Region:
+    """The region :func:`run_live` explores: exactly +-``half_width`` degrees of pan.
+
+    Design choice: unlike the simulation's region (widened to +-90, then +-120, below 60
+    orientations), the user's half-width is kept as given; ``tenfold madeye grid`` shows
+    this region too.
+    """
+    grid = OrientationGrid.default()
+    return grid.region(anchor or grid[0], half_width, min_size=1)
+
+
+def check_schedule(n_frames: int | None, *, steps: int, bootstrap_steps: int, step_frames: int) -> None:
+    """ConfigError unless the step counts are >= 1 and, when the source's length
+    ``n_frames`` is known, the run's last frame lies inside it (checked before any work)."""
+    check_range("steps", steps, lo=1)
+    check_range("bootstrap_steps", bootstrap_steps, lo=1)
+    check_range("step_frames", step_frames, lo=1)
+    last = (bootstrap_steps + steps - 1) * step_frames
+    if n_frames is not None and last >= n_frames:
+        raise ConfigError(
+            "steps", steps, f"with bootstrap_steps={bootstrap_steps} and step_frames={step_frames} the run needs "
+            f"frame {last}, past the source's {n_frames} frames"
+        )
 
 
 def run_live(
@@ -44,10 +71,14 @@ def run_live(
     step_frames: int = 6,
     distill_epochs: int = 8,
 ) -> dict[str, Any]:
-    """Bootstrap, distil and run MadEye live; returns a JSON-ready report."""
+    """Bootstrap, distil and run MadEye live; returns a JSON-ready report.
+
+    Bad arguments raise ConfigError before any bootstrap or distillation work.
+    """
     workload.check_models(backends)
-    grid = OrientationGrid.default()
-    region = grid.region(anchor or grid[0], half_width, min_size=1)
+    check_schedule(source.n_frames, steps=steps, bootstrap_steps=bootstrap_steps, step_frames=step_frames)
+    region = live_region(anchor, half_width)
+    check_k_fits(config.k_explore, len(region.cells))
     w, h = source.size
     data: dict[str, tuple[list[Image], list[list[Box]]]] = {m: ([], []) for m in workload.models}
     for t in range(bootstrap_steps):

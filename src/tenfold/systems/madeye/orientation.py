@@ -4,7 +4,8 @@
 {1, 2, 3}, built on :class:`tenfold.vision.ptz.Orientation` (which the renderer draws).
 Neighbours are the 8 pan/tilt neighbours at the same zoom; tilt never wraps.
 
-A *cell* is a (pan, tilt) pair. The shape S holds at most one orientation per cell, and
+A *cell* is a (pan, tilt) pair. The shape S holds at most one orientation per cell (only
+the off-by-default ``zoom_neighbours`` extension adds another zoom of a member's cell), and
 its 8-connectivity is that of its cells (design choice: a zoomed member stays in its
 cell, so a zoom change never disconnects the shape).
 

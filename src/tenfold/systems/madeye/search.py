@@ -16,7 +16,9 @@ and sending, S is updated from the approximation models' outputs on its members:
 4. **Neighbours.** R's candidates are its 8-neighbours in the region outside S, ranked by
    viability x (number of adjacent members); viability sums, over adjacent members o,
    (d_centre - d_centroid) / d_centre, distances from the centre of o's frame and from
-   the centroid of o's box centres to o's frame edge (or corner) facing the candidate.
+   the centroid of o's box centres to o's frame edge facing the candidate (perpendicular)
+   or, for a diagonal candidate, to the facing corner. Candidates whose pan/tilt cell
+   already holds a member are excluded: S holds at most one orientation per cell.
 5. **Peek.** A new member touching >= 2 members also brings the next orientation beyond it
    (if in the region, outside S and |S| < K); next step a peek with f < mean f / 4 is
    dropped.
@@ -36,10 +38,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tenfold.errors import ConfigError
 from tenfold.vision.frames import Box
 
-from .config import MadEyeConfig
+from .config import MadEyeConfig, check_k_fits
 from .orientation import Cell, Orientation, Region, cell_direction
 from .ranking import ViewOutputs, area_of, count_of
 from .workload import Workload
@@ -61,14 +62,17 @@ def viability(centroid: tuple[float, float] | None, direction: tuple[int, int], 
     """(d_centre - d_centroid) / d_centre toward the frame edge or corner facing ``direction``.
 
     ``direction`` is (dpan, dtilt) in grid steps; pan grows to the right and tilt upward, so
-    tilt +1 faces the top edge (y = 0). No boxes (``centroid`` None) gives 0.
+    tilt +1 faces the top edge (y = 0). Toward an edge (one of dpan, dtilt is 0) both
+    distances are perpendicular to that edge; toward a corner they are to the corner point
+    (spec §2, shape update 4). No boxes (``centroid`` None) gives 0.
     """
     if centroid is None:
         return 0.0
     dp, dt = direction
+    # The facing edge is the line x = fx (dp != 0) or y = fy (dt != 0); a diagonal faces both: the corner.
     fx, fy = width / 2 * (1 + dp), height / 2 * (1 - dt)
-    d_centre = float(np.hypot(fx - width / 2, fy - height / 2))
-    d_centroid = float(np.hypot(fx - centroid[0], fy - centroid[1]))
+    d_centre = float(np.hypot(abs(dp) * (fx - width / 2), abs(dt) * (fy - height / 2)))
+    d_centroid = float(np.hypot(abs(dp) * (fx - centroid[0]), abs(dt) * (fy - centroid[1])))
     return (d_centre - d_centroid) / d_centre
 
 
@@ -109,10 +113,7 @@ class ShapeSearch:
         rng: np.random.Generator | None = None,
     ) -> None:
         self.config = config or MadEyeConfig()
-        if self.config.k_explore > len(region.cells):
-            raise ConfigError(
-                "k_explore", self.config.k_explore, f"must be <= the region's {len(region.cells)} pan/tilt cells"
-            )
+        check_k_fits(self.config.k_explore, len(region.cells))
         self.region = region
         self.workload = workload
         self.weights = dict(weights)
@@ -276,16 +277,19 @@ class ShapeSearch:
             change.grown.append(added)
 
     def candidates(self, src: Orientation, drop: Orientation | None = None) -> list[Orientation]:
-        """Step 4: ``src``'s neighbours in the region outside S, best first.
+        """Step 4: ``src``'s neighbours in the region whose cell S does not hold, best first.
 
-        With ``zoom_neighbours`` (design choice) the other zooms of ``src``'s own cell are
-        candidates too, scored by the share of its boxes that fit the zoomed window
-        (zoom in) or touch the frame border (zoom out), times the members in reach.
+        With ``zoom_neighbours`` (design choice, an extension) the other zooms of ``src``'s
+        own cell are candidates too, scored by the share of its boxes that fit the zoomed
+        window (zoom in) or touch the frame border (zoom out), times the members in reach;
+        only this extension lets S hold two orientations of one cell.
         """
         origin = self.members[src].orientation
         occupied = self._occupied()
+        held = set(self._cells())
         keep = [m.orientation for k, m in self.members.items() if k != drop]
-        cands = [n for n in self.region.neighbours(origin) if n not in occupied]
+        # By cell, not orientation: a zoomed member's cell is held at every zoom.
+        cands = [n for n in self.region.neighbours(origin) if n.cell not in held]
         zooms = [origin.with_zoom(z) for z in (1, 2, 3) if z != origin.zoom] if self.config.zoom_neighbours else []
         zooms = [z for z in zooms if z not in occupied and z in self.region]
         if self.config.neighbour_rule == "random":
@@ -339,7 +343,7 @@ class ShapeSearch:
         if touching < 2 or len(self.members) >= self.config.k_explore:
             return
         nxt = self.region.beyond(src, added)
-        if nxt is None or nxt in self._occupied():
+        if nxt is None or nxt.cell in self._cells():
             return
         self.members[nxt] = _Member(nxt, self.updates, peek=True)
         change.peeks_added.append(nxt)

@@ -3,8 +3,9 @@
 :meth:`MadEyeServer.process` runs every backend the workload uses on the frames the camera
 sent and keeps (frame, backend boxes) pairs. :meth:`MadEyeServer.distill_update`, due
 every ``distill_every`` steps, fine-tunes each approximation model's heads on the frames
-sent since the last update (AdamW, lr 1e-4, batch 4, 6 epochs) and pushes the new model to
-the camera. The labels are the backend's boxes at its cut-offs (person 0.5, car 0.7).
+sent since the last update with the server config's ``distill_epochs``, ``distill_lr`` and
+``distill_batch`` (AdamW; by default lr 1e-4, batch 4, 6 epochs) and pushes the new model
+to the camera. The labels are the backend's boxes at its cut-offs (person 0.5, car 0.7).
 """
 
 from __future__ import annotations
@@ -105,7 +106,11 @@ class MadEyeServer:
                 continue
             images = [p[0] for p in pairs]
             boxes = [p[1] for p in pairs]
-            camera.set_approx(name, model.fine_tuned(images, boxes, seed=self.config.seed))
+            cfg = self.config  # the server's schedule, not the camera model's (spec §11: the server distils)
+            tuned = model.fine_tuned(
+                images, boxes, epochs=cfg.distill_epochs, lr=cfg.distill_lr, batch=cfg.distill_batch, seed=cfg.seed
+            )
+            camera.set_approx(name, tuned)
             used[name] = len(pairs)
             pairs.clear()
         self.updates += 1

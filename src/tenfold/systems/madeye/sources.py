@@ -17,7 +17,7 @@ A missing or undecodable file or an unreachable camera raises :class:`SourceErro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlparse
@@ -64,6 +64,7 @@ class SimPanorama:
     def __init__(
         self, seed: int = 0, config: PanoramaConfig | None = None, *, width: int = 192, height: int = 108
     ) -> None:
+        check_range("seed", seed, lo=0)
         self.seed = int(seed)
         self.world = PanoramaWorld(config, self.seed)
         self.renderer = PTZRenderer(self.world, width, height, cache_size=512)
@@ -192,7 +193,13 @@ class VirtualPTZ:
     The frame spans ``hfov`` degrees of pan and ``hfov * H / W`` of tilt around pan 0 and
     tilt 0 (design choice: a linear angle-to-pixel map, exact enough for crops). A view at
     (pan, tilt, zoom) is the 16:9 crop centred on that angle, 77 degrees wide at zoom 1
-    divided by the zoom, clamped inside the frame, resized to ``width`` x ``height``.
+    divided by the zoom, resized to ``width`` x ``height``.
+
+    An orientation whose pan lies outside the frame's +-``hfov``/2 raises ConfigError
+    (:meth:`check_region` checks a whole region up front). Within that span a crop that
+    sticks out of the frame is shifted inside it (clamped), and so is any tilt past the
+    frame's +-``hfov * H / W``/2 (design choice: the grid's tilts +-30 are in every region,
+    and a wide video rarely spans them), so such views show the frame's edge instead.
     """
 
     def __init__(
@@ -228,8 +235,19 @@ class VirtualPTZ:
             return int(n())
         return int(n) if n else None
 
+    def check_region(self, orientations: Iterable[Orientation]) -> None:
+        """ConfigError naming the first orientation whose pan lies outside the video's field of view."""
+        for o in orientations:
+            pan = ((o.pan + 180) % 360) - 180
+            if abs(pan) > self.hfov / 2:
+                raise ConfigError(
+                    "orientation", str(o), f"pan {pan} is outside the video's field of view "
+                    f"(hfov={self.hfov:g} spans pan -{self.hfov / 2:g}..{self.hfov / 2:g})"
+                )
+
     def crop_box(self, orientation: Orientation, frame_w: int, frame_h: int) -> tuple[int, int, int, int]:
         """The (x1, y1, x2, y2) pixel crop of ``orientation`` in a ``frame_w`` x ``frame_h`` frame."""
+        self.check_region([orientation])
         px_per_deg = frame_w / self.hfov
         half_w_deg = np.degrees(np.arctan(0.5 / FOCAL_FRACTION)) / orientation.zoom
         cw = min(frame_w, max(8, round(2 * half_w_deg * px_per_deg)))
@@ -275,8 +293,14 @@ class OnvifPTZ:
         parsed = urlparse(uri)
         if parsed.scheme != "onvif" or not parsed.hostname:
             raise ConfigError("source", uri, "must be onvif://user:password@host[:port]")
+        try:
+            port = parsed.port
+        except ValueError:  # not an integer, or outside 0..65535
+            port = -1
+        if port is not None and not 1 <= port <= 65535:
+            raise ConfigError("source", uri, "port must be an integer in 1..65535")
         self.host = parsed.hostname
-        self.port = parsed.port or 80
+        self.port = port or 80
         self.user = parsed.username or "admin"
         self.password = parsed.password or ""
         self.width, self.height = int(width), int(height)

@@ -55,8 +55,12 @@ class Query(Config):
 
 
 def parse_query(text: str, default_model: str = "small-192") -> Query:
-    """``"person:count"`` or ``"small-128:car:detect"`` -> :class:`Query`."""
-    parts = text.strip().split(":")
+    """``"person:count"`` or ``"small-128:car:detect"`` -> :class:`Query`.
+
+    The model is everything before the last two fields, so a backend whose name holds ':'
+    works too: ``"torchvision:frcnn.pt:car:detect"``.
+    """
+    parts = text.strip().rsplit(":", 2)
     if len(parts) == 2:
         return Query(default_model, parts[1], parts[0])
     if len(parts) == 3:
