@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,72 @@ def test_parquet(tmp_path: Path) -> None:
     path = tmp_path / "aime.parquet"
     pq.write_table(pa.table({"id": [60, 61], "problem": ["a", "b"], "answer": ["1", "2"]}), path)
     assert [(i.id, i.problem, i.gold) for i in load_aime(path)] == [("60", "a", "1"), ("61", "b", "2")]
+
+
+def test_unreadable_files_name_the_file(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    corrupt = tmp_path / "aime.parquet"
+    corrupt.write_bytes(b"PAR1 not really parquet")
+    with pytest.raises(DatasetError, match=rf"^{re.escape(str(corrupt))} is not a readable parquet file: "):
+        load_aime(corrupt)
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes('{"problem": "caf\xe9", "answer": "1"}\n'.encode("latin-1"))
+    with pytest.raises(DatasetError, match=rf"^{re.escape(str(latin))} is not UTF-8 text \("):
+        load_math500(latin)
+    folder = tmp_path / "folder.jsonl"
+    folder.mkdir()
+    with pytest.raises(DatasetError) as err:
+        load_math500(folder)
+    assert str(err.value) == f"dataset file {folder} is a directory, not a file"
+    bad_line = _jsonl(tmp_path / "b.jsonl", [{"problem": "q", "answer": "1"}])
+    bad_line.write_text(bad_line.read_text() + '{"problem": "q2", "answer": \n')
+    with pytest.raises(DatasetError, match=rf"^{re.escape(str(bad_line))}: line 2 is not valid JSON: "):
+        load_math500(bad_line)
+    bad_json = tmp_path / "c.json"
+    bad_json.write_text('{"rows": [')
+    with pytest.raises(DatasetError, match=rf"^{re.escape(str(bad_json))} is not valid JSON: "):
+        load_math500(bad_json)
+    scalar = tmp_path / "d.json"
+    scalar.write_text('"just a string"')
+    with pytest.raises(DatasetError, match=rf"^{re.escape(str(scalar))} must hold one JSON object per row"):
+        load_math500(scalar)
+
+
+def test_every_row_is_checked_and_named(tmp_path: Path) -> None:
+    good = {"problem": "q", "answer": "1"}
+    later = _jsonl(tmp_path / "later.jsonl", [good, good, {"problem": "q", "solution": "s"}])
+    with pytest.raises(DatasetError) as err:
+        load_math500(later)
+    assert str(err.value) == f"{later}: row 2 lacks column 'answer' (row 2 has columns ['problem', 'solution'])"
+    with pytest.raises(DatasetError, match="row 2 lacks column 'answer'"):
+        load_math500(later, limit=1)  # rows past the limit are checked too
+    first = _jsonl(tmp_path / "first.jsonl", [{"Question": "q"}, {**good}])
+    with pytest.raises(DatasetError) as err:
+        load_math500(first)
+    assert str(err.value) == f"{first}: missing column 'problem'; row 0 has columns ['Question']"
+    for value, what in ((None, "null"), ("  ", "empty")):
+        path = _jsonl(tmp_path / f"{what}.jsonl", [good, {"problem": "q", "answer": value}])
+        with pytest.raises(DatasetError) as err:
+            load_math500(path)
+        assert str(err.value) == f"{path}: row 1, column 'answer' is {what}"
+    aime = _jsonl(tmp_path / "aime.jsonl", [{"Problem": "p", "Answer": 5}, {"Problem": "", "Answer": 6}])
+    with pytest.raises(DatasetError) as err:
+        load_aime(aime)
+    assert str(err.value) == f"{aime}: row 1, column 'Problem' is empty"
+    gpqa_row = {"Question": "q", "Correct Answer": "r", "Incorrect Answer 1": "a", "Incorrect Answer 2": "b",
+                "Incorrect Answer 3": "c"}
+    gpqa = _jsonl(tmp_path / "gpqa.jsonl", [gpqa_row, {**gpqa_row, "Incorrect Answer 2": None}])
+    with pytest.raises(DatasetError) as err:
+        load_gpqa(gpqa)
+    assert str(err.value) == f"{gpqa}: row 1, column 'Incorrect Answer 2' is null"
+
+
+def test_parquet_nulls_are_named(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "math.parquet"
+    pq.write_table(pa.table({"problem": ["a", None], "answer": ["1", "2"]}), path)
+    with pytest.raises(DatasetError) as err:
+        load_math500(path)
+    assert str(err.value) == f"{path}: row 1, column 'problem' is null"

@@ -40,6 +40,17 @@ def test_grade_kinds() -> None:
         grade("1", "1", "float")  # type: ignore[arg-type]
 
 
+def test_dollar_signs_signed_and_shorthand_fractions_and_spaces_between_digits() -> None:
+    assert grade("\\$5", "5", "int") and normalize_answer("\\boxed{\\$1,234}") == "1234"
+    assert grade("-\\frac{1}{2}", "-0.5", "math") and normalize_answer("-\\frac{1}{2}") == "-(1)/(2)"
+    assert not grade("-\\frac{1}{2}", "0.5", "math")
+    assert grade("\\frac12", "0.5", "math") and grade("\\dfrac 3 4", "0.75", "math")
+    assert grade("\\frac1{2}", "\\frac{1}2", "math")
+    assert not grade("1 2", "12", "math") and normalize_answer(" 1  2 ") == "1 2"
+    assert not grade("1 2", "12", "int")
+    assert grade("x + 1", "x+1", "math") and grade("2 \\pi", "2\\pi", "math")
+
+
 def test_shuffle_is_seeded_and_not_always_a() -> None:
     a = shuffle_options("right", ["w1", "w2", "w3"], seed=3)
     assert a == shuffle_options("right", ["w1", "w2", "w3"], seed=3)

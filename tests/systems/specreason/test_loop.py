@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from tenfold.errors import BackendCapabilityError, BackendError, ConfigError
-from tenfold.llm import OpenAIBackend, SamplingParams, ScriptedBackend, ScriptedReply, TokenLogprob, make_app
+from tenfold.llm import Message, OpenAIBackend, SamplingParams, ScriptedBackend, ScriptedReply, TokenLogprob, make_app
 from tenfold.systems.specreason import Result, SpecReason, SpecReasonConfig, extract_boxed, vanilla
-from tenfold.systems.specreason.loop import judge_messages, score_tokens, step_messages
+from tenfold.systems.specreason.loop import StopReason, judge_messages, score_tokens, step_messages
 from tenfold.systems.specreason.prompts import (
     GPQA_PROMPT,
     GPQA_PROMPT_ARTIFACT,
@@ -219,6 +219,93 @@ def test_vanilla_is_one_generation_without_step_stops() -> None:
     assert fake.calls[0].params == SamplingParams(max_tokens=256, temperature=0.6, top_p=0.95, seed=0)
     assert [s.text for s in r.steps] == [S1, S4] and r.answer == "86"
     assert r.tokens == 18 and r.stop_reason == "eos"
+
+
+# -- keyword parameters (spec §3) ------------------------------------------------------------------
+def test_keyword_parameters_or_a_config_but_not_both() -> None:
+    s, b = ScriptedBackend([S1, S2_BAD, S4]), ScriptedBackend(["9", "8", S2, "9"])
+    sr = SpecReason(s, b, threshold=9, score_method="greedy", token_budget=64, step_max_tokens=16, seed=4)
+    assert sr.config == SpecReasonConfig(threshold=9, token_budget=64, step_max_tokens=16, seed=4)
+    r = sr.solve(PROBLEM)
+    assert [(st.source, st.accepted) for st in r.steps] == [("small", True), ("base", False), ("small", True)]
+    assert s.calls[0].params.max_tokens == 16
+    with pytest.raises(ConfigError) as both:
+        SpecReason(s, b, SpecReasonConfig(), threshold=9)
+    assert str(both.value) == ("config field 'config' = ['threshold']: pass either a config= object or keyword "
+                               "parameters, not both")
+    with pytest.raises(ConfigError, match="threshold"):
+        SpecReason(s, b, threshold=11)
+    fake = ScriptedBackend([S4])
+    v = vanilla(fake, PROBLEM, token_budget=5, temperature=0.0)
+    assert fake.calls[0].params == SamplingParams(max_tokens=5, temperature=0.0, top_p=0.95, seed=0)
+    assert v.stop_reason == "length" and v.tokens == 5
+    with pytest.raises(ConfigError, match="not both"):
+        vanilla(fake, PROBLEM, config=SpecReasonConfig(), token_budget=5)
+
+
+# -- the context-window guard --------------------------------------------------------------------
+class _TemplatedFake(ScriptedBackend):
+    """The scripted fake with its template exposed as ``render_chat``, as in-process backends have,
+    so the loop can count a prompt's tokens before the call."""
+
+    def render_chat(self, messages: list[Message], *, add_generation_prompt: bool = True,
+                    continue_final_message: bool = False) -> str:
+        return self._render(messages, add_generation_prompt=add_generation_prompt,
+                            continue_final_message=continue_final_message)[0]
+
+
+def _tokens(messages: list[Message], **flags: bool) -> int:
+    fake = _TemplatedFake([])
+    return fake.count_tokens(fake.render_chat(messages, **flags))
+
+
+def test_stop_reasons_are_one_literal() -> None:
+    from typing import get_args, get_type_hints
+
+    assert get_args(StopReason) == ("budget", "answer", "repeat", "context", "length", "eos")
+    assert get_type_hints(Result)["stop_reason"] == StopReason
+
+
+def test_a_judge_call_that_would_not_fit_stops_on_context_keeping_the_steps() -> None:
+    prompt = math_prompt(PROBLEM)
+    window = _tokens(judge_messages(prompt, [S1], S2), add_generation_prompt=False, continue_final_message=True)
+    s = _TemplatedFake([S1, S2, S3], context_window=window)
+    b = _TemplatedFake(["9", "9"], context_window=window)
+    r = SpecReason(s, b).solve(PROBLEM)
+    assert (r.stop_reason, [st.text for st in r.steps], r.answer) == ("context", [S1], None)
+    assert (r.tokens, r.small_tokens, r.judge_calls) == (9, 9 + 10, 1)
+    assert [c.kind for c in b.calls] == ["next_token"] and s.remaining == 1
+    # One more token of room and the judge call is made.
+    b2 = _TemplatedFake(["9", "9"], context_window=window + 1)
+    r2 = SpecReason(_TemplatedFake([S1, S4], context_window=window + 1), b2).solve(PROBLEM)
+    assert r2.stop_reason == "answer" and r2.judge_calls == 2
+
+
+def test_a_step_the_window_cuts_short_is_not_kept() -> None:
+    messages, flags = step_messages(math_prompt(PROBLEM), [S1])
+    window = _tokens(messages, **flags) + 5  # room for 5 of S2's 10 tokens
+    s = _TemplatedFake([S2], context_window=window)
+    b = _TemplatedFake([S1], context_window=window)
+    r = SpecReason(s, b, first_n_base=1).solve(PROBLEM)
+    assert (r.stop_reason, [(st.text, st.source) for st in r.steps]) == ("context", [(S1, "base")])
+    assert (r.tokens, r.small_tokens, r.base_tokens, r.judge_calls) == (9, 5, 9, 0)
+
+
+def test_a_base_step_the_window_cuts_short_is_kept_and_ends_the_solve() -> None:
+    messages, flags = step_messages(math_prompt(PROBLEM), [])
+    window = _tokens(messages, **flags) + 5  # room for 5 of S1's 9 tokens
+    b = _TemplatedFake([S1], context_window=window)
+    r = SpecReason(_TemplatedFake([], context_window=window), b, first_n_base=1).solve(PROBLEM)
+    assert r.stop_reason == "context" and [st.source for st in r.steps] == ["base"]
+    assert (r.tokens, r.base_tokens, r.judge_calls) == (5, 5, 0)
+    assert S1.startswith(r.steps[0].text) and r.steps[0].text != S1
+
+
+def test_no_room_for_the_first_step_returns_no_steps() -> None:
+    messages, flags = step_messages(math_prompt(PROBLEM), [])
+    s = _TemplatedFake([S1], context_window=_tokens(messages, **flags))
+    r = SpecReason(s, _TemplatedFake([])).solve(PROBLEM)
+    assert (r.stop_reason, r.steps, r.small_tokens, s.calls) == ("context", [], 0, [])
 
 
 def test_helpers() -> None:

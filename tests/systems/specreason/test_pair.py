@@ -12,8 +12,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tenfold.errors import AssetError, ConfigError  # noqa: E402
+from tenfold.errors import AssetError, ConfigError, UnknownNameError  # noqa: E402
 from tenfold.llm import GPTConfig, TinyGPT, TinyGPTBackend  # noqa: E402
+from tenfold.systems.specreason import pair as pair_mod  # noqa: E402
 from tenfold.systems.specreason.config import SpecReasonConfig  # noqa: E402
 from tenfold.systems.specreason.loop import SpecReason, judge_messages, step_messages, vanilla  # noqa: E402
 from tenfold.systems.specreason.pair import (  # noqa: E402
@@ -21,7 +22,9 @@ from tenfold.systems.specreason.pair import (  # noqa: E402
     PairTrainConfig,
     PhraseTokenizer,
     _judge_sampler,
+    check_out_dir,
     corrupt_step,
+    finish_pair,
     judge_example,
     load_pair,
     load_pair_models,
@@ -174,6 +177,7 @@ def test_shipped_pair_matches_its_manifest() -> None:
     assert pair.base.num_params() == manifest["params"]["base"]
     assert pair.small.num_params() < pair.base.num_params() / 5
     assert {"base_step_accuracy", "small_step_accuracy", "judge_auroc_synthetic"} <= set(manifest["metrics"])
+    assert "complete" not in manifest  # written before the field existed: counts as complete, and loads
 
 
 def test_a_hash_mismatch_names_the_file(tmp_path: Path) -> None:
@@ -184,8 +188,23 @@ def test_a_hash_mismatch_names_the_file(tmp_path: Path) -> None:
     (copy / "base.pt").write_bytes(bytes(data))
     with pytest.raises(AssetError, match=r"base\.pt has sha256 .* but the manifest expects"):
         load_pair_models(copy)
-    with pytest.raises(AssetError, match="no shipped specreason pair 'nope'"):
+    with pytest.raises(UnknownNameError, match=r"^unknown specreason pair 'nope'; known: arith-v1$"):
         pair_dir("nope")
+
+
+def test_unknown_names_and_directories_without_a_manifest(tmp_path: Path) -> None:
+    with pytest.raises(UnknownNameError) as err:
+        load_pair("nosuch")
+    assert str(err.value) == "unknown specreason pair 'nosuch'; known: arith-v1"
+    assert (err.value.kind, err.value.name, err.value.known) == ("specreason pair", "nosuch", ["arith-v1"])
+    with pytest.raises(AssetError) as missing:
+        load_pair(tmp_path)
+    assert str(missing.value) == (f"{tmp_path} lacks manifest.json, so it is not a specreason pair directory; "
+                                  "train a pair into it with: tenfold specreason train-pair -o DIR")
+    with pytest.raises(AssetError) as gone:
+        load_pair(tmp_path / "gone")
+    assert str(gone.value) == (f"specreason pair directory {tmp_path / 'gone'} does not exist; "
+                               "train a pair into it with: tenfold specreason train-pair -o DIR")
 
 
 def _greedy(threshold: float) -> SpecReasonConfig:
@@ -234,3 +253,78 @@ def test_the_whole_training_pipeline_runs_every_stage_on_a_tiny_config(tmp_path:
     assert [line.split(":")[0] for line in lines if "on-policy drafts" in line] == [
         "on-policy drafts", "judge refine", "judge calibrate", "judge pool 0", "judge pool 1"]
     verify_manifest(tmp_path / "pair")
+    assert manifest["complete"] is True
+
+
+_TINY_SHAPE = GPTConfig(vocab_size=1, block_size=256, n_layer=1, n_head=2, n_embd=16)
+_TINY = PairTrainConfig(small=_TINY_SHAPE, base=_TINY_SHAPE, train_problems=200, small_max_steps=2,
+                        small_eval_every=1, small_first_eval=100, small_batch=2, small_refine_steps=0, base_steps=2,
+                        base_batch_traces=1, base_batch_judge=1, base_refine_steps=1, judge_refine_steps=1,
+                        judge_batch_traces=1, judge_batch_judge=1, calib_steps=1, onpolicy_problems=2,
+                        eval_problems=2, refine_threads=1, seed=2)
+
+
+def test_an_interrupted_training_leaves_a_pair_that_load_pair_refuses(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stage 1 saves with "complete": false; load_pair refuses it until finish_pair has run."""
+    out = tmp_path / "pair"
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pair_mod, "finish_pair", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_pair(out, _TINY, name="tiny")
+    monkeypatch.undo()
+    assert json.loads((out / "manifest.json").read_text())["complete"] is False
+    with pytest.raises(AssetError) as err:
+        load_pair(out)
+    assert str(err.value) == (
+        f'{out} holds an unfinished specreason pair (manifest.json says "complete": false: train-pair stopped '
+        f"before its final save); finish it with finish_pair(Path('{out}')) from tenfold.systems.specreason.pair "
+        "(stage 2 from the saved files, with the config in the manifest), or train it again with: "
+        f"tenfold specreason train-pair -o {out}")
+    with pytest.raises(AssetError, match="unfinished specreason pair"):
+        load_pair_models(out)
+    stage1 = load_pair_models(out, allow_unfinished=True)  # what stage 2 loads
+    assert "stage2ab" not in stage1.manifest
+    manifest = finish_pair(out)  # the config comes from the manifest
+    assert manifest["complete"] is True and PairTrainConfig.from_dict(manifest["config"]) == _TINY
+    assert manifest["metrics"]["base_refine_steps"] == 1
+    small, base = load_pair(out)
+    assert small.name == "tiny:small" and base.name == "tiny:base"
+
+
+def test_train_pair_checks_its_output_directory_before_training(tmp_path: Path) -> None:
+    foreign = tmp_path / "docs"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("keep me")
+    lines: list[str] = []
+    with pytest.raises(ConfigError) as err:
+        train_pair(foreign, _TINY, log=lines.append)
+    assert str(err.value) == (f"config field 'out' = {str(foreign)!r}: exists and is not a specreason pair "
+                              "directory; choose an empty or new directory")
+    assert lines == [] and (foreign / "thesis.tex").read_text() == "keep me"
+    shipped = tmp_path / "copy"
+    shutil.copytree(pair_dir("arith-v1"), shipped)
+    assert check_out_dir(shipped) == shipped  # an earlier pair may be replaced
+    (shipped / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError) as extra:
+        check_out_dir(shipped)
+    assert str(extra.value) == (f"config field 'out' = {str(shipped)!r}: holds a specreason pair but also "
+                                "notes.txt, which saving the pair would delete; choose an empty or new directory")
+    (tmp_path / "empty").mkdir()
+    assert check_out_dir(tmp_path / "empty") == tmp_path / "empty"
+    assert check_out_dir(tmp_path / "new" / "pair") == tmp_path / "new" / "pair"
+
+
+def test_a_long_problem_stops_on_context_with_the_tiny_pair() -> None:
+    """The pair's window is 256 tokens: the first draft runs into it, so the loop stops on
+    ``context`` before the judge call that would not fit (it used to raise BackendError)."""
+    small, base = load_pair()
+    problem = "Start with 17. " + ", ".join(["Add 1"] + ["add 1"] * 29) + ", then add 2. What is the result?"
+    messages, flags = step_messages(math_prompt(problem), [])
+    prompt_tokens = small.count_tokens(small.render_chat(messages, **flags))
+    r = SpecReason(small, base, SpecReasonConfig(temperature=0.0)).solve(problem)
+    assert (r.stop_reason, r.steps, r.answer, r.judge_calls) == ("context", [], None, 0)
+    assert r.small_tokens == small.context_window - prompt_tokens == 256 - 134

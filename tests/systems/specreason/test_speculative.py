@@ -123,3 +123,27 @@ def test_prefix_reuse_across_growing_prompts_keeps_greedy_equality() -> None:
     assert got.usage.cached_tokens > 0
     no_reuse = SpeculativeBackend(target, draft, tok, k=3, prefix_cache=False)
     assert no_reuse.complete(prompt, SamplingParams(max_tokens=12)).usage.cached_tokens == 0
+
+
+def test_the_loop_counts_a_speculative_base_against_its_window() -> None:
+    """SpeculativeBackend renders with the target's template, so the loop's window guard sees
+    its prompts: a judge call that would not fit ends the solve on ``context``."""
+    from tenfold.systems.specreason import SpecReason, SpecReasonConfig
+    from tenfold.systems.specreason.loop import judge_messages, step_messages
+    from tenfold.systems.specreason.prompts import math_prompt
+
+    tok = CharTokenizer(ALPHABET + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ,:;()<>|/\\{}?!_'\u2014*")
+    cfg = GPTConfig(vocab_size=tok.vocab_size, block_size=400, n_layer=1, n_head=2, n_embd=16)
+    target, draft = TinyGPT(cfg, seed=3), TinyGPT(cfg, seed=4)
+    sd, plain = SpeculativeBackend(target, draft, tok, k=3), TinyGPTBackend(target, tok)
+    problem = "Start with 3. Add 4. What is the result?"
+    messages, flags = step_messages(math_prompt(problem), ["a step"])
+    assert sd.render_chat(messages, **flags) == plain.render_chat(messages, **flags)
+    first, flags = step_messages(math_prompt(problem), [])
+    assert sd.count_tokens(sd.render_chat(first, **flags)) + 8 <= 400  # the first step fits...
+    judge = judge_messages(math_prompt(problem), [], "x")
+    assert sd.count_tokens(sd.render_chat(judge, add_generation_prompt=False, continue_final_message=True)) > 400
+    config = SpecReasonConfig(temperature=0.0, token_budget=24, step_max_tokens=8)
+    r = SpecReason(TinyGPTBackend(draft, tok), sd, config).solve(problem)  # ...its judge call does not
+    assert (r.stop_reason, r.steps, r.judge_calls) == ("context", [], 0)
+    assert r.small_tokens >= 1  # the draft was written, then dropped unjudged

@@ -17,20 +17,36 @@ from .loop import extract_boxed
 __all__ = ["grade", "normalize_answer", "shuffle_options"]
 
 _LETTERS = ("A", "B", "C", "D")
-_DROP = re.compile(r"\\left|\\right|\\!|\\,|\\;|\\:|\\quad|\\displaystyle|\$|\s")
+_DROP = re.compile(r"\\left|\\right|\\!|\\,|\\;|\\:|\\quad|\\displaystyle|\\?\$")
+_SPACE = re.compile(r"\s+")
 _TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
-_FRAC = re.compile(r"\\[dt]?frac\{([^{}]*)\}\{([^{}]*)\}")
+# \frac{1}{2}, and the one-character shorthands \frac12, \frac1{2}, \frac{1}2, \frac 1 2.
+_FRAC = re.compile(r"\\[dt]?frac\s*(?:\{([^{}]*)\}|([0-9a-zA-Z]))\s*(?:\{([^{}]*)\}|([0-9a-zA-Z]))")
+
+
+def _space(m: re.Match[str]) -> str:
+    """One space where whitespace separates two digits (``1 2`` is not ``12``); none elsewhere."""
+    text, i, j = m.string, m.start(), m.end()
+    return " " if i > 0 and j < len(text) and text[i - 1].isdigit() and text[j].isdigit() else ""
+
+
+def _frac(m: re.Match[str]) -> str:
+    num = m.group(1) if m.group(1) is not None else m.group(2)
+    den = m.group(3) if m.group(3) is not None else m.group(4)
+    return f"({num})/({den})"
 
 
 def normalize_answer(answer: str) -> str:
     """Canonical text of an answer: the last ``\\boxed{}`` content if any, without spacing
-    commands, ``$``, ``\\text{}`` wrappers, ``^\\circ``, a trailing period or thousands commas."""
+    commands, ``$`` or ``\\$``, ``\\text{}`` wrappers, ``^\\circ``, a trailing period or thousands
+    commas. Whitespace goes, except one space between two digits (``1 2`` stays apart from ``12``)."""
     boxed = extract_boxed(answer)
     text = boxed if boxed is not None else answer
     text = _TEXT.sub(r"\1", text)
     text = _DROP.sub("", text)
+    text = _FRAC.sub(_frac, text)
+    text = _SPACE.sub(_space, text)
     text = text.replace("^\\circ", "").replace("^{\\circ}", "").replace("\\%", "").replace("%", "")
-    text = _FRAC.sub(r"(\1)/(\2)", text)
     text = text.rstrip(".")
     if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", text):
         text = text.replace(",", "")
@@ -38,14 +54,16 @@ def normalize_answer(answer: str) -> str:
 
 
 def _number(text: str) -> Fraction | None:
-    m = re.fullmatch(r"\(?(-?\d+(?:\.\d+)?)\)?(?:/\(?(-?\d+(?:\.\d+)?)\)?)?", text)
+    """An exact number from ``-1.5``, ``(3)/(4)``, ``-(1)/(2)`` (a sign before a fraction); else None."""
+    m = re.fullmatch(r"(-?)\(?(-?\d+(?:\.\d+)?)\)?(?:/\(?(-?\d+(?:\.\d+)?)\)?)?", text)
     if m is None:
         return None
-    num = Fraction(m.group(1))
-    if m.group(2) is None:
-        return num
-    den = Fraction(m.group(2))
-    return None if den == 0 else num / den
+    sign = -1 if m.group(1) else 1
+    num = Fraction(m.group(2))
+    if m.group(3) is None:
+        return sign * num
+    den = Fraction(m.group(3))
+    return None if den == 0 else sign * num / den
 
 
 def grade(answer: str | None, gold: str, kind: Literal["int", "math", "choice"] = "math") -> bool:

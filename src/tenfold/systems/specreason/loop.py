@@ -8,7 +8,8 @@ For every reasoning step (steps are separated by a blank line, ``\\n\\n``):
 3. a draft scoring ``>= threshold`` is kept; otherwise it is discarded and the base model
    writes the step instead (that step is not judged);
 4. the loop stops on the token budget (decode tokens of kept steps only), an answer marker,
-   or a repeated step.
+   or a repeated step; or, before a call that would not fit the model's context window, on
+   ``context`` (the steps kept so far are returned; see :func:`_fits`).
 
 Works over any :class:`~tenfold.llm.LLMBackend` pair (in-process, remote, scripted). Latency
 is wall clock measured around the real calls; each call's own ``Usage`` is kept as well.
@@ -22,14 +23,16 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol, TypedDict, Unpack, runtime_checkable
 
+from tenfold.errors import ConfigError
 from tenfold.llm import LLMBackend, Message, SamplingParams, TokenLogprob, Usage
 
 from .config import ScoreMethod, SpecReasonConfig
 from .prompts import ANSWER_MARKERS, JUDGE_INSTRUCTION, JUDGE_PREFIX, SEP, THINK, gpqa_prompt, math_prompt
 
 __all__ = [
+    "LoopParams",
     "Result",
     "SpecReason",
     "Step",
@@ -41,8 +44,34 @@ __all__ = [
     "vanilla",
 ]
 
-StopReason = Literal["budget", "answer", "repeat"]
-"""Why a solve ended; ``vanilla`` also reports ``length`` (budget) or ``eos`` (model stopped)."""
+StopReason = Literal["budget", "answer", "repeat", "context", "length", "eos"]
+"""Why a solve ended: ``budget``, ``answer``, ``repeat`` (spec §2.3), or ``context``: the next
+call would not fit the model's context window. ``vanilla`` reports ``length`` (it decoded its
+whole budget) or ``eos`` (the model stopped)."""
+
+
+class LoopParams(TypedDict, total=False):
+    """:class:`~.config.SpecReasonConfig` fields as keyword arguments (spec §3)."""
+
+    threshold: float
+    score_method: ScoreMethod
+    token_budget: int
+    step_max_tokens: int
+    first_n_base: int
+    temperature: float
+    top_p: float
+    seed: int
+    top_logprobs: int
+    artifact_compat: bool
+
+
+def _make_config(config: SpecReasonConfig | None, params: LoopParams) -> SpecReasonConfig:
+    """``config``, or one built from keyword ``params``; ConfigError when both are given."""
+    if config is not None and params:
+        raise ConfigError("config", sorted(params), "pass either a config= object or keyword parameters, not both")
+    if config is not None:
+        return config
+    return SpecReasonConfig(**params)
 
 _STEP_STOP = (SEP,)
 _THINK_END = "</think>"
@@ -74,7 +103,7 @@ class Result:
     steps: list[Step]
     answer: str | None
     """The content of the last balanced ``\\boxed{...}`` over all steps; None if there is none."""
-    stop_reason: str
+    stop_reason: StopReason
     timings: dict[str, float]
     """Wall seconds: ``small_s``, ``base_s``, ``judge_s`` (around each call) and ``total_s``."""
     accept_rate: float
@@ -159,6 +188,36 @@ def extract_boxed(text: str) -> str | None:
     return None
 
 
+@runtime_checkable
+class _RendersChat(Protocol):
+    """A backend that renders its chat template in-process (the tiny GPT, Transformers, speculative)."""
+
+    def render_chat(self, messages: Sequence[Message], *, add_generation_prompt: bool = True,
+                    continue_final_message: bool = False) -> str: ...
+
+
+_JUDGE_FLAGS = {"add_generation_prompt": False, "continue_final_message": True}
+
+
+def _fits(backend: LLMBackend, messages: Sequence[Message], flags: Mapping[str, bool], max_tokens: int) -> bool:
+    """Whether the rendered chat plus ``max_tokens`` decode tokens fits ``backend.context_window``.
+
+    NOTE: only backends that render their template in-process (``render_chat``) are checked,
+    by counting the rendered prompt with their own tokenizer (one extra tokenization per
+    call). A remote server renders its own template and enforces its own window, answering
+    BackendError; counting there would add an HTTP round trip to every call.
+    """
+    if not isinstance(backend, _RendersChat):
+        return True
+    text = backend.render_chat(messages, add_generation_prompt=flags["add_generation_prompt"],
+                               continue_final_message=flags["continue_final_message"])
+    return backend.count_tokens(text) + max_tokens <= backend.context_window
+
+
+class _NoRoom(Exception):
+    """The next call does not fit the context window (the loop stops on ``context``)."""
+
+
 def _prompt(problem: str, options: Mapping[str, str] | None, artifact_compat: bool) -> str:
     if options is None:
         return math_prompt(problem, artifact_compat=artifact_compat)
@@ -167,12 +226,17 @@ def _prompt(problem: str, options: Mapping[str, str] | None, artifact_compat: bo
 
 # -- the loop ---------------------------------------------------------------------------------
 class SpecReason:
-    """A small model drafts each step; the base model judges it and rewrites rejected ones."""
+    """A small model drafts each step; the base model judges it and rewrites rejected ones.
 
-    def __init__(self, small: LLMBackend, base: LLMBackend, config: SpecReasonConfig | None = None) -> None:
+    Parameters come as a :class:`~.config.SpecReasonConfig` (``config``) or as its fields
+    in keywords (``SpecReason(small, base, threshold=9, token_budget=256)``, spec §3), not both.
+    """
+
+    def __init__(self, small: LLMBackend, base: LLMBackend, config: SpecReasonConfig | None = None,
+                 **params: Unpack[LoopParams]) -> None:
         self.small = small
         self.base = base
-        self.config = config or SpecReasonConfig()
+        self.config = _make_config(config, params)
 
     def prompt(self, problem: str, options: Mapping[str, str] | None = None) -> str:
         """The user prompt: :data:`MATH_PROMPT`, or :data:`GPQA_PROMPT` when options are given
@@ -188,13 +252,16 @@ class SpecReason:
         calls = 0
         judged = accepted_n = 0
         small_tokens = base_tokens = 0
+        window_full = False
         wall = {"small_s": 0.0, "base_s": 0.0, "judge_s": 0.0}
         usage = {"small": Usage(), "base": Usage(), "judge": Usage()}
         t_start = time.perf_counter()
 
         def step_call(backend: LLMBackend, role: str) -> tuple[str, int]:
-            nonlocal calls
+            nonlocal calls, small_tokens, base_tokens, window_full
             messages, flags = step_messages(prompt, texts)
+            if not _fits(backend, messages, flags, 1):
+                raise _NoRoom
             params = SamplingParams(
                 max_tokens=cfg.step_max_tokens,
                 temperature=cfg.temperature,
@@ -207,50 +274,67 @@ class SpecReason:
             gen = backend.chat(messages, params, **flags)
             wall[role + "_s"] += time.perf_counter() - t0
             usage[role] = usage[role] + gen.usage
-            return gen.text, gen.usage.decode_tokens
-
-        while True:
-            if len(texts) < cfg.first_n_base:
-                text, n = step_call(self.base, "base")
-                base_tokens += n
-                step = Step(text, "base", n)
+            n = gen.usage.decode_tokens
+            if role == "small":
+                small_tokens += n
             else:
-                draft, n_draft = step_call(self.small, "small")
-                small_tokens += n_draft
-                t0 = time.perf_counter()
-                verdict = self.base.next_token(
-                    judge_messages(prompt, texts, draft),
-                    k=cfg.top_logprobs,
-                    add_generation_prompt=False,
-                    continue_final_message=True,
-                )
-                wall["judge_s"] += time.perf_counter() - t0
-                usage["judge"] = usage["judge"] + verdict.usage
-                top = verdict.top
-                judged += 1
-                score = score_tokens(top, cfg.score_method, artifact_compat=cfg.artifact_compat)
-                if score >= cfg.threshold:
-                    accepted_n += 1
-                    step = Step(draft, "small", n_draft, score, True, None, n_draft)
-                else:  # the draft is discarded, not appended; the base step is not judged
+                base_tokens += n
+            # NOTE: in-process backends decode at most to the window's end; a step that ends
+            # there ("length" before step_max_tokens) is cut short. A cut draft could not be
+            # judged (its judge prompt is longer still), so it is dropped (its tokens stay
+            # counted as spent); a cut base step is the base's own output, so it is kept and
+            # the loop then stops on ``context``. Requiring room for all step_max_tokens
+            # instead would stop the tiny pair (256-token window) before its first 512-token step.
+            if gen.finish_reason == "length" and n < cfg.step_max_tokens:
+                if role == "small":
+                    raise _NoRoom
+                window_full = True
+            return gen.text, n
+
+        reason: StopReason
+        try:
+            while True:
+                if len(texts) < cfg.first_n_base:
                     text, n = step_call(self.base, "base")
-                    base_tokens += n
-                    step = Step(text, "base", n, score, False, draft, n_draft)
-            finished = any(m in step.text for m in ANSWER_MARKERS)
-            if _THINK_END in step.text and not finished:
-                step = Step(step.text.replace(_THINK_END, ""), *_rest(step))
-            steps.append(step)
-            texts.append(step.text)
-            used += step.tokens
-            if used >= cfg.token_budget:
-                reason: StopReason = "budget"
-                break
-            if finished:
-                reason = "answer"
-                break
-            if len(texts) > 2 and texts[-1] == texts[-2]:
-                reason = "repeat"
-                break
+                    step = Step(text, "base", n)
+                else:
+                    draft, n_draft = step_call(self.small, "small")
+                    judge_chat = judge_messages(prompt, texts, draft)
+                    if not _fits(self.base, judge_chat, _JUDGE_FLAGS, 1):
+                        raise _NoRoom
+                    t0 = time.perf_counter()
+                    verdict = self.base.next_token(judge_chat, k=cfg.top_logprobs, **_JUDGE_FLAGS)
+                    wall["judge_s"] += time.perf_counter() - t0
+                    usage["judge"] = usage["judge"] + verdict.usage
+                    top = verdict.top
+                    judged += 1
+                    score = score_tokens(top, cfg.score_method, artifact_compat=cfg.artifact_compat)
+                    if score >= cfg.threshold:
+                        accepted_n += 1
+                        step = Step(draft, "small", n_draft, score, True, None, n_draft)
+                    else:  # the draft is discarded, not appended; the base step is not judged
+                        text, n = step_call(self.base, "base")
+                        step = Step(text, "base", n, score, False, draft, n_draft)
+                finished = any(m in step.text for m in ANSWER_MARKERS)
+                if _THINK_END in step.text and not finished:
+                    step = Step(step.text.replace(_THINK_END, ""), *_rest(step))
+                steps.append(step)
+                texts.append(step.text)
+                used += step.tokens
+                if used >= cfg.token_budget:
+                    reason = "budget"
+                    break
+                if finished:
+                    reason = "answer"
+                    break
+                if len(texts) > 2 and texts[-1] == texts[-2]:
+                    reason = "repeat"
+                    break
+                if window_full:  # a base step ended at the window's edge: nothing more fits
+                    reason = "context"
+                    break
+        except _NoRoom:  # the next call would not fit the window: keep the steps so far
+            reason = "context"
 
         wall["total_s"] = time.perf_counter() - t_start
         return Result(
@@ -283,15 +367,19 @@ def vanilla(
     config: SpecReasonConfig | None = None,
     *,
     source: Literal["small", "base"] = "base",
+    **params: Unpack[LoopParams],
 ) -> Result:
-    """One continuous generation with the same prompt, sampling and budget, and no step stops."""
-    cfg = config or SpecReasonConfig()
+    """One continuous generation with the same prompt, sampling and budget, and no step stops.
+
+    Parameters come as ``config`` or as its fields in keywords (``token_budget=256``), not both.
+    """
+    cfg = _make_config(config, params)
     prompt = _prompt(problem, options, cfg.artifact_compat)
-    params = SamplingParams(
+    sampling = SamplingParams(
         max_tokens=cfg.token_budget, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed * 1_000_003
     )
     t0 = time.perf_counter()
-    gen = backend.chat([{"role": "user", "content": prompt}], params)
+    gen = backend.chat([{"role": "user", "content": prompt}], sampling)
     seconds = time.perf_counter() - t0
     text = gen.text[len(THINK):] if gen.text.startswith(THINK) else gen.text
     parts = [p for p in re.split(r"\n\n", text)]

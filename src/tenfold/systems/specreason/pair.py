@@ -1,6 +1,7 @@
 """The tiny model pair ``arith-v1`` (spec §5): train it, save it with a manifest, load it.
 
-A small drafter (d 64, 2 layers) and a base model (d 256, 6 layers) are trained with
+A small drafter (d 128, 2 layers, 412,800 params) and a base model (d 192, 6 layers, 2,693,568
+params; the spec's d 64 and d 256 did not fit, see docs/systems/specreason.md) are trained with
 :mod:`tenfold.llm.tiny_gpt` on arithmetic chains (:mod:`.tasks`) rendered exactly as the
 SpecReason loop sends them: :data:`~.prompts.MATH_PROMPT` in a ChatML-like template whose
 generation prompt ends in ``<think>``, reasoning steps separated by ``\\n\\n``, the answer in
@@ -18,13 +19,17 @@ deterministic given the files before it and the seed.
 The trained weights ship as fp16 package data under ``weights/<name>/`` with
 ``manifest.json`` (configs, seed, sha256 of every file, held-out metrics); :func:`load_pair`
 checks every hash and raises :class:`~tenfold.errors.AssetError` naming the file that does
-not match. ``tenfold specreason train-pair --seed 0 -o DIR`` reproduces them.
+not match. ``tenfold specreason train-pair --seed 0 -o DIR`` reproduces them. Every save
+before the last writes ``"complete": false`` into the manifest and the last one ``true``, so
+:func:`load_pair` refuses a pair whose training was interrupted (a manifest without the field,
+like the shipped one, is complete); :func:`finish_pair` runs stage 2 from such files.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import string
 import time
@@ -38,7 +43,7 @@ from torch.nn import functional as F
 
 from tenfold.core.assets import atomic_path, sha256_file
 from tenfold.core.config import Config, check_positive, check_range
-from tenfold.errors import AssetError, ConfigError
+from tenfold.errors import AssetError, ConfigError, UnknownNameError
 from tenfold.llm import Message, SamplingParams
 from tenfold.llm.tiny_gpt import GPTConfig, TinyGPT, TinyGPTBackend
 
@@ -48,11 +53,13 @@ from .tasks import ArithProblem, Operation, generate, held_out, text_hash
 
 __all__ = [
     "GENERATION_PROMPT",
+    "PAIR_FILES",
     "PAIR_FORMAT",
     "Pair",
     "PairTrainConfig",
     "PhraseTokenizer",
     "calibrate_judge",
+    "check_out_dir",
     "corrupt_step",
     "finish_pair",
     "judge_example",
@@ -60,6 +67,7 @@ __all__ = [
     "load_pair_models",
     "measure_pair",
     "pair_dir",
+    "pair_manifest",
     "pool_judge",
     "refine_base",
     "refine_judge",
@@ -498,7 +506,12 @@ class Pair:
 
 def train_pair(out_dir: Path, config: PairTrainConfig | None = None, *, name: str = "arith-v1",
                log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Train the pair (deterministic per ``config.seed``), write it to ``out_dir``; return the manifest."""
+    """Train the pair (deterministic per ``config.seed``), write it to ``out_dir``; return the manifest.
+
+    ``out_dir`` must be new, empty, or hold a pair from an earlier run (nothing else): it is
+    checked before the first training step (ConfigError otherwise), since saving replaces it.
+    """
+    out_dir = check_out_dir(out_dir)
     cfg = config or PairTrainConfig()
     say = log or (lambda _msg: None)
     torch.set_num_threads(cfg.threads)
@@ -570,7 +583,7 @@ def train_pair(out_dir: Path, config: PairTrainConfig | None = None, *, name: st
         "torch": torch.__version__,
         "threads": cfg.threads,
     }
-    save_pair(out_dir, small, base, tok, interim)
+    save_pair(out_dir, small, base, tok, interim, complete=False)
     return finish_pair(out_dir, cfg, log=log)
 
 
@@ -688,18 +701,21 @@ def finish_pair(out_dir: Path, config: PairTrainConfig | None = None, *,
     (:func:`refine_base`) and the drafter (:func:`refine_small`), train the judge
     (:func:`refine_judge`), calibrate it (:func:`calibrate_judge`) and train it on a large pool
     of drafts (:func:`pool_judge`), then measure everything on held-out problems and write the
-    final manifest.
+    final manifest. ``config`` defaults to the one recorded in the saved manifest (the config
+    stage 1 ran with), so ``finish_pair(DIR)`` completes an interrupted ``train-pair -o DIR``.
 
     Design choice: stage 1 is capped so that each model gets a share of a fixed CPU budget;
     stage 2 starts from the saved fp16 files with fresh optimizers, so each refinement depends
     only on those files and the seed (the two are independent and may run in parallel).
     """
-    cfg = config or PairTrainConfig()
+    out_dir = Path(out_dir).resolve()
+    pair = load_pair_models(out_dir, allow_unfinished=True)
+    cfg = config or (PairTrainConfig.from_dict(pair.manifest["config"]) if "config" in pair.manifest
+                     else PairTrainConfig())
     say = log or (lambda _msg: None)
     torch.set_num_threads(cfg.refine_threads or cfg.threads)
     t0 = time.perf_counter()
-    pair = load_pair_models(out_dir)
-    stage1 = load_pair_models(out_dir)  # the base's on-policy drafts come from the stage-1 drafter
+    stage1 = load_pair_models(out_dir, allow_unfinished=True)  # the base's on-policy drafts: the stage-1 drafter's
     base_steps = refine_base(Pair(stage1.small, pair.base, pair.tokenizer, pair.manifest), cfg, say)
     small_steps, small_err = refine_small(pair, cfg, say)
     extra = {"small_refine_steps": small_steps, "base_refine_steps": base_steps,
@@ -720,16 +736,16 @@ def finish_pair(out_dir: Path, config: PairTrainConfig | None = None, *,
 
 def _resave(out_dir: Path, pair: Pair, stage: str, extra: Mapping[str, Any]) -> Pair:
     """Save ``pair`` in fp16 with ``extra`` recorded under ``stage`` in its manifest; reload it."""
-    save_pair(out_dir, pair.small, pair.base, pair.tokenizer, {**pair.manifest, stage: dict(extra)})
-    return load_pair_models(out_dir)
+    save_pair(out_dir, pair.small, pair.base, pair.tokenizer, {**pair.manifest, stage: dict(extra)}, complete=False)
+    return load_pair_models(out_dir, allow_unfinished=True)
 
 
 def measure_pair(out_dir: Path, pair: Pair, cfg: PairTrainConfig, extra: dict[str, Any], refine_s: float,
                  say: Callable[[str], None]) -> dict[str, Any]:
     """Save ``pair`` as fp16, reload it, measure it on held-out problems, write the final manifest."""
-    save_pair(out_dir, pair.small, pair.base, pair.tokenizer, pair.manifest)
+    save_pair(out_dir, pair.small, pair.base, pair.tokenizer, pair.manifest, complete=False)
     t0 = time.perf_counter()
-    pair = load_pair_models(out_dir)  # measure exactly what ships (fp16-rounded)
+    pair = load_pair_models(out_dir, allow_unfinished=True)  # measure exactly what ships (fp16-rounded)
     small, base, tok = pair.small, pair.base, pair.tokenizer
     _, evals = _problems(cfg)
     small_b = TinyGPTBackend(small, tok, generation_prompt=GENERATION_PROMPT)
@@ -765,13 +781,53 @@ def measure_pair(out_dir: Path, pair: Pair, cfg: PairTrainConfig, extra: dict[st
     manifest["metrics"] = metrics
     manifest["train_seconds"] = {**manifest.get("train_seconds", {}), "stage2_refine": round(refine_s, 1)}
     manifest["eval_seconds"] = round(time.perf_counter() - t0, 1)
-    save_pair(out_dir, small, base, tok, manifest)
+    save_pair(out_dir, small, base, tok, manifest, complete=True)
     return json.loads((Path(out_dir) / "manifest.json").read_text())  # type: ignore[no-any-return]
 
 
-def save_pair(out_dir: Path, small: TinyGPT, base: TinyGPT, tok: PhraseTokenizer, manifest: dict[str, Any]) -> Path:
-    """Write fp16 weights, the tokenizer and ``manifest.json`` (with every file's sha256) atomically."""
-    out = Path(out_dir)
+PAIR_FILES = ("small.pt", "base.pt", "tokenizer.json", "manifest.json")
+"""What a pair directory holds, and all it may hold before ``train-pair`` replaces it."""
+
+
+def _holds_pair(path: Path) -> bool:
+    """True when ``path/manifest.json`` is a manifest of :data:`PAIR_FORMAT`."""
+    try:
+        doc = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("format") == PAIR_FORMAT
+
+
+def check_out_dir(out_dir: Path) -> Path:
+    """``out_dir`` made absolute, after checking that a pair may be written there.
+
+    Saving a pair replaces the whole directory, so it must not exist, be empty, or hold an
+    earlier pair and nothing else; ConfigError naming it otherwise. ``.`` names the working
+    directory, exactly as its absolute path does.
+    """
+    out = Path(out_dir).resolve()
+    if not out.exists():
+        return out
+    entries = sorted(os.listdir(out)) if out.is_dir() else None
+    if entries is None or (entries and not _holds_pair(out)):
+        raise ConfigError("out", str(out), "exists and is not a specreason pair directory; "
+                                           "choose an empty or new directory")
+    foreign = [e for e in entries if e not in PAIR_FILES]
+    if foreign:
+        raise ConfigError("out", str(out), f"holds a specreason pair but also {', '.join(foreign)}, which saving "
+                                           "the pair would delete; choose an empty or new directory")
+    return out
+
+
+def save_pair(out_dir: Path, small: TinyGPT, base: TinyGPT, tok: PhraseTokenizer, manifest: dict[str, Any], *,
+              complete: bool = False) -> Path:
+    """Write fp16 weights, the tokenizer and ``manifest.json`` (with every file's sha256) atomically.
+
+    ``complete`` is recorded in the manifest: False for a stage's interim files, which
+    :func:`load_pair` refuses; True for the finished pair. ``out_dir`` is checked by
+    :func:`check_out_dir` first (the save replaces the whole directory).
+    """
+    out = check_out_dir(out_dir)
     with atomic_path(out) as tmp:
         tmp.mkdir()
         for role, model in (("small", small), ("base", base)):
@@ -779,7 +835,7 @@ def save_pair(out_dir: Path, small: TinyGPT, base: TinyGPT, tok: PhraseTokenizer
             torch.save(state, tmp / f"{role}.pt")
         (tmp / "tokenizer.json").write_text(json.dumps(tok.to_dict(), indent=1) + "\n")
         files = {f: sha256_file(tmp / f) for f in ("small.pt", "base.pt", "tokenizer.json")}
-        doc = {**manifest, "files": files}
+        doc = {**manifest, "files": files, "complete": complete}
         (tmp / "manifest.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     return out
 
@@ -790,23 +846,54 @@ def pair_dir(name: str = "arith-v1") -> Path:
     from importlib.resources import files
 
     root = Path(str(files("tenfold.systems.specreason"))) / "weights"
-    path = root / name
-    if not (path / "manifest.json").is_file():
-        known = sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file()) if root.is_dir() else []
-        raise AssetError(f"no shipped specreason pair {name!r} under {root} (known: {', '.join(known) or 'none'}); "
-                         "train one with: tenfold specreason train-pair --seed 0 -o DIR")
-    return path
+    known = sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file()) if root.is_dir() else []
+    if name not in known:
+        raise UnknownNameError("specreason pair", name, known)
+    return root / name
+
+
+def _pair_path(name_or_path: str | Path) -> Path:
+    """The directory of a pair given as a directory (one holding ``manifest.json``) or a shipped name.
+
+    A directory without ``manifest.json`` raises AssetError saying so; a bare name that is
+    not shipped raises UnknownNameError listing the shipped ones.
+    """
+    path = Path(name_or_path)
+    if (path / "manifest.json").is_file():
+        return path
+    text = str(name_or_path)
+    looks_like_dir = os.sep in text or "/" in text or path.exists()
+    if not looks_like_dir:
+        return pair_dir(text)
+    if not path.exists():
+        raise AssetError(f"specreason pair directory {path} does not exist; "
+                         "train a pair into it with: tenfold specreason train-pair -o DIR")
+    if not path.is_dir():
+        raise AssetError(f"{path} is not a directory: a specreason pair is a directory holding manifest.json")
+    raise AssetError(f"{path} lacks manifest.json, so it is not a specreason pair directory; "
+                     "train a pair into it with: tenfold specreason train-pair -o DIR")
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise AssetError(f"{path / 'manifest.json'} is missing or unreadable: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != PAIR_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise AssetError(f"{path / 'manifest.json'} has format {found!r}, not {PAIR_FORMAT!r}")
+    return manifest
+
+
+def pair_manifest(name_or_path: str | Path = "arith-v1") -> dict[str, Any]:
+    """The manifest of a shipped pair or a pair directory, read without hashing or loading the weights."""
+    return _read_manifest(_pair_path(name_or_path))
 
 
 def verify_manifest(path: Path) -> dict[str, Any]:
     """Read ``manifest.json`` in ``path`` and check every listed file's sha256; AssetError names a mismatch."""
     path = Path(path)
-    try:
-        manifest: dict[str, Any] = json.loads((path / "manifest.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise AssetError(f"{path / 'manifest.json'} is missing or unreadable: {exc}") from exc
-    if manifest.get("format") != PAIR_FORMAT:
-        raise AssetError(f"{path / 'manifest.json'} has format {manifest.get('format')!r}, not {PAIR_FORMAT!r}")
+    manifest = _read_manifest(path)
     for fname, want in manifest.get("files", {}).items():
         f = path / fname
         if not f.is_file():
@@ -818,12 +905,21 @@ def verify_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_pair_models(name_or_path: str | Path = "arith-v1") -> Pair:
-    """Load a shipped pair by name, or a directory written by :func:`train_pair`, after checking hashes."""
-    path = Path(name_or_path)
-    if not (path / "manifest.json").is_file():
-        path = pair_dir(str(name_or_path))
+def load_pair_models(name_or_path: str | Path = "arith-v1", *, allow_unfinished: bool = False) -> Pair:
+    """Load a shipped pair by name, or a directory written by :func:`train_pair`, after checking hashes.
+
+    A pair whose manifest says ``"complete": false`` (training was interrupted) raises
+    AssetError naming the directory, unless ``allow_unfinished`` (stage 2 loads the files
+    an earlier stage saved).
+    """
+    path = _pair_path(name_or_path)
     manifest = verify_manifest(path)
+    if manifest.get("complete", True) is not True and not allow_unfinished:
+        raise AssetError(
+            f"{path} holds an unfinished specreason pair (manifest.json says \"complete\": false: train-pair "
+            f"stopped before its final save); finish it with finish_pair(Path({str(path)!r})) from "
+            "tenfold.systems.specreason.pair (stage 2 from the saved files, with the config in the manifest), "
+            f"or train it again with: tenfold specreason train-pair -o {path}")
     tok = PhraseTokenizer.from_dict(json.loads((path / "tokenizer.json").read_text()))
     models: dict[str, TinyGPT] = {}
     for role in ("small", "base"):
@@ -836,5 +932,9 @@ def load_pair_models(name_or_path: str | Path = "arith-v1") -> Pair:
 
 
 def load_pair(name: str | Path = "arith-v1") -> tuple[TinyGPTBackend, TinyGPTBackend]:
-    """(small, base) backends of a shipped pair (spec §3 ``load_pair``)."""
+    """(small, base) backends of a shipped pair or a pair directory (spec §3 ``load_pair``).
+
+    An unknown name raises UnknownNameError listing the shipped pairs; a directory without
+    ``manifest.json``, a hash mismatch or an unfinished pair raises AssetError.
+    """
     return load_pair_models(name).backends()

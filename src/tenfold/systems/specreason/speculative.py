@@ -79,10 +79,16 @@ class SpeculativeBackend:
     def next_token(self, prompt: str | Sequence[Message], k: int = 10, **chat_flags: bool) -> NextToken:
         return self._plain.next_token(prompt, k, **chat_flags)
 
+    def render_chat(self, messages: Sequence[Message], *, add_generation_prompt: bool = True,
+                    continue_final_message: bool = False) -> str:
+        """The prompt text :meth:`chat` decodes from (the target's template)."""
+        return self._plain.render_chat(messages, add_generation_prompt=add_generation_prompt,
+                                       continue_final_message=continue_final_message)
+
     def chat(self, messages: Sequence[Message], params: SamplingParams | None = None, *,
              add_generation_prompt: bool = True, continue_final_message: bool = False) -> Generation:
-        text = self._plain.render_chat(messages, add_generation_prompt=add_generation_prompt,
-                                       continue_final_message=continue_final_message)
+        text = self.render_chat(messages, add_generation_prompt=add_generation_prompt,
+                                continue_final_message=continue_final_message)
         return self.complete(text, params)
 
     def complete(self, prompt: str, params: SamplingParams | None = None) -> Generation:
