@@ -15,7 +15,7 @@ def test_block_aligned_reuse_and_partial_fill() -> None:
     cache.release(lk)
     lk = cache.lookup([1, 2, 3, 4, 5, 6, 7])
     assert lk.reusable_len == 6  # the partial block matches whole
-    cache.commit(lk, [1, 2, 3, 4, 5, 6, 7, 8, 9])
+    assert cache.commit(lk, [1, 2, 3, 4, 5, 6, 7, 8, 9]).prefix_len == 6  # what was cached before
     # [5,6] is filled in place to [5,6,7,8]; [9] is a new partial block
     assert edges(cache.tree) == [[1, 2, 3, 4], [5, 6, 7, 8], [9]]
     assert cache.used_bytes == 3 * CKPT + 9 * KV

@@ -99,3 +99,18 @@ def test_missing_state_at_checkpoint_is_an_error_and_leaves_tree_unchanged() -> 
     with pytest.raises(BackendError, match="no SSM state at offset 2"):
         cache.commit(lk, [1, 2, 9], _NoStates())
     assert edges(cache.tree) == [[1, 2, 3, 4]] and cache.used_bytes == CKPT + 4 * KV
+
+
+def test_a_failed_commit_evicts_nothing_and_keeps_its_lookup_open() -> None:
+    from tenfold.errors import BackendError
+
+    # Room for the cached [1,2,3,4] only: the failing commit would have to evict it first.
+    cache = toy_cache("sglang+", capacity=CKPT + 4 * KV + 1)
+    serve(cache, [1, 2, 3, 4])
+    before = (edges(cache.tree), cache.used_bytes, cache.evictions)
+    lk = cache.lookup([5, 6])
+    now = cache.now
+    with pytest.raises(BackendError, match="no SSM state at offset 2"):
+        cache.commit(lk, [5, 6], _NoStates())
+    assert (edges(cache.tree), cache.used_bytes, cache.evictions, cache.now) == (*before, now)
+    cache.release(lk)  # still open: released by the caller, not consumed by the failure

@@ -66,3 +66,54 @@ def test_check_exact(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["marconi", "check-exact", "--length", "120"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["exact_within_1e-5"] and doc["model"] == "tiny hybrid, random-init"
+
+
+def test_sweep_uses_the_block_size_replay_uses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "chat.jsonl"
+    assert main(["marconi", "gen-trace", "--source", "chat", "--sessions", "6", "--out", str(out)]) == 0
+    capsys.readouterr()
+    for bs in ("8", "32"):
+        assert main(["marconi", "replay", "--trace", str(out), "--policy", "vllm+", "--capacity", "3GB",
+                     "--block-size", bs]) == 0
+        replayed = json.loads(capsys.readouterr().out)
+        assert main(["marconi", "sweep", "--trace", str(out), "--policies", "vllm+", "--capacities", "3GB",
+                     "--block-size", bs]) == 0
+        (swept,) = json.loads(capsys.readouterr().out)
+        assert swept["token_hit_rate"] == replayed["token_hit_rate"]
+
+
+@pytest.mark.parametrize(("argv", "field"), [
+    (["gen-trace", "--source", "chat", "--sessions", "0"], "sessions"),
+    (["gen-trace", "--source", "chat", "--seed", "-1"], "seed"),
+    (["check-exact", "--length", "2"], "length"),
+    (["profile-ttft", "--lengths", "a,b"], "lengths"),
+    (["profile-ttft", "--lengths", "16,8"], "lengths"),
+    (["profile-ttft", "--lengths", "8,16", "--repeats", "0"], "repeats"),
+    (["replay", "--policy", "static", "--capacity", "3GB", "--alpha", "inf"], "alpha"),
+])
+def test_bad_numbers_exit_2_naming_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             argv: list[str], field: str) -> None:
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"session_id":"s","turn_id":0,"ts":0,"input_tokens":[1,2],"output_tokens":[3]}\n')
+    extra = ["--trace", str(trace)] if argv[0] == "replay" else ["--out", str(tmp_path / "o")]
+    if argv[0] == "check-exact":
+        extra = []
+    assert main(["marconi", *argv, *extra]) == 2
+    assert f"'{field}'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_check_exact_on_a_short_sequence(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["marconi", "check-exact", "--length", "50"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert all(r["resume_at"] < 50 for r in doc["checks"]) and doc["exact_within_1e-5"] is True
+
+
+def test_a_non_utf8_trace_and_an_out_directory_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bin.jsonl"
+    bad.write_bytes(b"\xff\xfe x\n")
+    assert main(["marconi", "replay", "--trace", str(bad), "--policy", "marconi", "--capacity", "3GB"]) == 1
+    assert f"{bad}:1: not UTF-8 text" in capsys.readouterr().err
+    assert main(["marconi", "gen-trace", "--source", "chat", "--sessions", "1", "--out", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin.jsonl"]

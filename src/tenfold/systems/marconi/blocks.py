@@ -118,6 +118,7 @@ class BlockCache(PrefixCache):
         self.now += 2  # the commit and its dry-run match
         path, pos, fill = self._plan(seq)
         self._stamp(path)
+        reused = pos + (len(fill.edge) if fill is not None else 0)  # already cached: CommitResult.prefix_len
         added = self._added(seq, pos, fill)
         need = added
         if self.artifact_compat:
@@ -128,7 +129,7 @@ class BlockCache(PrefixCache):
         fits, evicted = self._make_room(added, need, guard)
         if not fits:
             self.rejected += 1
-            return CommitResult(False, 0, 0, pos, None)
+            return CommitResult(False, 0, 0, reused, None)
         before = self.used_bytes
         path, pos, fill = self._plan(seq)
         node = path[-1] if path else self.btree.root
@@ -142,4 +143,4 @@ class BlockCache(PrefixCache):
                 node = self.btree.add_child(node, block, block, now=self.now, state=None, kv=None)
             pos += len(block)
         assert self.used_bytes <= self.capacity_bytes
-        return CommitResult(True, self.used_bytes - before, evicted, pos, None)
+        return CommitResult(True, self.used_bytes - before, evicted, reused, None)

@@ -20,6 +20,7 @@ evict call (as the artifact does); new and split nodes take ``now``.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -217,12 +218,15 @@ class RadixCache(PrefixCache):
         return self._open_lookup(m.reusable_len, m.prefix_len, checkpoint_at, len(tokens), m.partial or m.deepest)
 
     def commit(self, lookup: Lookup, tokens: Sequence[int], states: StateSource | None = None) -> CommitResult:
-        # The dry-run path (a superset of the lookup's) is locked while room is made, so
-        # the lookup's own lock can go now; this also raises on a stale lookup.
-        self._close(lookup)
         seq = tuple(tokens)
         if len(seq) < lookup.input_len:
             raise ConfigError("tokens", len(seq), f"must extend the looked-up input of {lookup.input_len} tokens")
+        # Every state and KV handle the insert needs is fetched before anything changes, so
+        # a missing one (BackendError) leaves the tree, the clock and the lookup untouched.
+        fetched = _fetch(states, self.admission.plan(self.rtree.match(seq), len(seq)))
+        # The dry-run path (a superset of the lookup's) is locked while room is made, so
+        # the lookup's own lock can go now; this also raises on a stale lookup.
+        self._close(lookup)
         self.now += 1  # NOTE: the commit ticks once, and its dry-run match once more.
         if self.tuner is not None:
             self.tuner.observe(seq, lookup.input_len)
@@ -241,17 +245,17 @@ class RadixCache(PrefixCache):
         # Locks kept the dry-run path intact; matching again (no tick) is a cheap safeguard.
         dry = self.rtree.match(seq)
         plan = self.admission.plan(dry, len(seq))
-        added = self._insert(seq, dry, plan, states)
+        if (plan.split_at, plan.leaf) != fetched.at:
+            # An eviction merged nodes on the path, moving where the insert splits: fetch for
+            # the new plan (the one case in which a missing state is found after evictions).
+            fetched = _fetch(states, plan)
+        added = self._insert(seq, dry, plan, fetched)
         assert self.used_bytes <= self.capacity_bytes
         return CommitResult(True, added, evicted, dry.prefix_len, plan.split_at)
 
-    def _insert(self, seq: tuple[int, ...], dry: Match, plan: AdmissionPlan, states: StateSource | None) -> int:
+    def _insert(self, seq: tuple[int, ...], dry: Match, plan: AdmissionPlan, fetched: _Fetched) -> int:
         before = self.used_bytes
-        # Every handle is fetched before the first edit, so a missing state leaves the tree
-        # unchanged.
-        split_state = _state(states, plan.split_at) if plan.split_at is not None else None
-        leaf_state = _state(states, plan.leaf[1]) if plan.leaf is not None else None
-        leaf_kv = states.kv_between(*plan.leaf) if states is not None and plan.leaf is not None else None
+        split_state, leaf_state, leaf_kv = fetched.split_state, fetched.leaf_state, fetched.leaf_kv
         parent = dry.deepest or self.rtree.root
         if plan.split_at is not None:
             assert dry.partial is not None
@@ -260,6 +264,23 @@ class RadixCache(PrefixCache):
             start, end = plan.leaf
             self.rtree.add_child(parent, seq[start], seq[start:end], now=self.now, state=leaf_state, kv=leaf_kv)
         return self.used_bytes - before
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """The states and KV handle one commit inserts, fetched before it changes anything."""
+
+    at: tuple[int | None, tuple[int, int] | None]  # (split_at, leaf) of the plan they were fetched for
+    split_state: object | None
+    leaf_state: object | None
+    leaf_kv: object | None
+
+
+def _fetch(states: StateSource | None, plan: AdmissionPlan) -> _Fetched:
+    split_state = _state(states, plan.split_at) if plan.split_at is not None else None
+    leaf_state = _state(states, plan.leaf[1]) if plan.leaf is not None else None
+    leaf_kv = states.kv_between(*plan.leaf) if states is not None and plan.leaf is not None else None
+    return _Fetched((plan.split_at, plan.leaf), split_state, leaf_state, leaf_kv)
 
 
 def _state(states: StateSource | None, offset: int) -> object | None:
@@ -321,8 +342,8 @@ def make_cache(policy: str, spec: HybridModelSpec, capacity_bytes: int, *, alpha
                kv_ops: KVOps | None = None) -> PrefixCache:
     """A cache by policy name: ``marconi``, ``static`` (fixed α), ``sglang+`` or ``vllm+``."""
     factory = POLICIES.get(policy)
-    if alpha is not None and (alpha != alpha or alpha < 0):
-        raise ConfigError("alpha", alpha, "must be >= 0")
+    if alpha is not None and not (math.isfinite(alpha) and alpha >= 0):  # inf would make 0·inf = NaN scores
+        raise ConfigError("alpha", alpha, "must be finite and >= 0")
     if block_size < 1:
         raise ConfigError("block_size", block_size, "must be >= 1")
     if bootstrap_multiplier < 1:

@@ -19,14 +19,23 @@ def _print(doc: Any) -> None:
 
 
 def _cmd_gen_trace(args: argparse.Namespace) -> int:
+    from tenfold.core.config import check_range
     from tenfold.systems.marconi.traces import GENERATORS, save_trace
 
     gen = GENERATORS.get(args.source)
-    kwargs: dict[str, Any] = {"sps": args.sps}
+    kwargs: dict[str, Any] = {}
+    if args.sps is not None:  # otherwise each generator's own default (agent sessions: 0.05/s)
+        kwargs["sps"] = args.sps
     if args.sessions is not None:
+        check_range("sessions", args.sessions, lo=1)
         kwargs["n_sessions"] = args.sessions
+    check_range("seed", args.seed, lo=0)
     if args.source != "sharegpt":
         kwargs["seed"] = args.seed
+    if Path(args.out).is_dir():
+        from tenfold.errors import ConfigError
+
+        raise ConfigError("out", args.out, "is a directory; give a .jsonl file path")
     trace = gen(**kwargs)
     path = save_trace(trace, args.out)
     _print({"trace": str(path), "source": args.source, "requests": len(trace), "sessions": trace.n_sessions,
@@ -68,7 +77,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def sweep_point(item: tuple[str, str, str, float | None, bool, str]) -> dict[str, Any]:
+def sweep_point(item: tuple[str, str, str, float | None, bool, str, int]) -> dict[str, Any]:
     """One sweep point (trace file × policy × capacity); module level for executors."""
     from tenfold.systems.marconi.cache import make_cache
     from tenfold.systems.marconi.config import parse_capacity
@@ -76,8 +85,9 @@ def sweep_point(item: tuple[str, str, str, float | None, bool, str]) -> dict[str
     from tenfold.systems.marconi.simulator import replay
     from tenfold.systems.marconi.traces import load_trace
 
-    trace_path, policy, capacity, alpha, compat, preset = item
-    cache = make_cache(policy, PRESETS.get(preset), parse_capacity(capacity), alpha=alpha, artifact_compat=compat)
+    trace_path, policy, capacity, alpha, compat, preset, block_size = item
+    cache = make_cache(policy, PRESETS.get(preset), parse_capacity(capacity), alpha=alpha, artifact_compat=compat,
+                       block_size=block_size)
     stats = replay(load_trace(trace_path), cache)
     return {"trace": trace_path, "policy": policy, "capacity": capacity, **stats.metrics()}
 
@@ -85,7 +95,7 @@ def sweep_point(item: tuple[str, str, str, float | None, bool, str]) -> dict[str
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from tenfold.core.executor import make_executor
     from tenfold.systems.marconi.cache import POLICIES
-    from tenfold.systems.marconi.config import parse_capacity
+    from tenfold.systems.marconi.config import MarconiConfig, parse_capacity
 
     policies = args.policies.split(",")
     capacities = args.capacities.split(",")
@@ -93,7 +103,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         POLICIES.get(p)
     for c in capacities:
         parse_capacity(c)
-    items = [(str(t), p, c, args.alpha, args.artifact_compat, args.preset)
+    # The shared options are checked once, as replay checks them (alpha, block size, preset).
+    MarconiConfig(preset=args.preset, alpha=args.alpha, block_size=args.block_size)
+    items = [(str(t), p, c, args.alpha, args.artifact_compat, args.preset, args.block_size)
              for t in args.trace for c in capacities for p in policies]
     executor = make_executor(args.executor)
     try:
@@ -107,8 +119,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_check_exact(args: argparse.Namespace) -> int:
     import torch
 
+    from tenfold.core.config import check_range
     from tenfold.systems.marconi.tiny_hybrid import TinyHybridLM
 
+    check_range("length", args.length, lo=3)  # resume points 0 < random < length - 1 need 3 tokens
+    check_range("seed", args.seed, lo=0)
     torch.set_num_threads(1)
     model = TinyHybridLM.create(seed=args.seed)
     gen = torch.Generator().manual_seed(args.seed)
@@ -116,7 +131,8 @@ def _cmd_check_exact(args: argparse.Namespace) -> int:
     rows = []
     with torch.inference_mode():
         full, _ = model.prefill(ids, model.empty_state())
-        for p in sorted({0, int(torch.randint(1, args.length - 1, (1,), generator=gen)), 64, args.length - 1}):
+        points = {0, int(torch.randint(1, args.length - 1, (1,), generator=gen)), 64, args.length - 1}
+        for p in sorted(q for q in points if q < args.length):
             _, st = model.prefill(ids[:p], model.empty_state())
             resumed = st.checkpoint()
             resumed.kv = st.kv
@@ -128,21 +144,34 @@ def _cmd_check_exact(args: argparse.Namespace) -> int:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
+    from tenfold.core.assets import atomic_path
+    from tenfold.core.config import check_range
+    from tenfold.errors import ConfigError
     from tenfold.systems.marconi.ttft import profile_tiny_hybrid
 
-    lengths, ms = profile_tiny_hybrid(tuple(int(x) for x in args.lengths.split(",")), repeats=args.repeats)
+    # Everything is checked before the measurement, which takes a while.
+    try:
+        wanted = tuple(int(x) for x in args.lengths.split(","))
+    except ValueError:
+        raise ConfigError("lengths", args.lengths, "must be comma-separated integers") from None
+    if len(wanted) < 2 or list(wanted) != sorted(set(wanted)) or wanted[0] < 1:
+        raise ConfigError("lengths", args.lengths, "must be at least 2 strictly increasing lengths >= 1")
+    check_range("repeats", args.repeats, lo=1)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("tokens,ms\n" + "".join(f"{n},{t:.3f}\n" for n, t in zip(lengths, ms, strict=True)))
-    tmp.replace(out)
+    if out.is_dir():
+        raise ConfigError("out", args.out, "is a directory; give a .csv file path")
+    lengths, ms = profile_tiny_hybrid(wanted, repeats=args.repeats)
+    with atomic_path(out) as tmp:
+        tmp.write_text("tokens,ms\n" + "".join(f"{n},{t:.3f}\n" for n, t in zip(lengths, ms, strict=True)))
     _print({"profile": str(out), "tokens": lengths, "ms": ms})
     return 0
 
 
 def _cache_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="nvidia-hybrid-7b", help="model preset (default: nvidia-hybrid-7b)")
-    p.add_argument("--alpha", type=float, default=None, help="fixed α (default: tuned online)")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="fixed α for marconi (default: tuned online) and static (default: 1); "
+                        "sglang+ and vllm+ ignore it")
     p.add_argument("--block-size", type=int, default=32, help="vLLM+ block size (default: 32)")
     p.add_argument("--artifact-compat", action="store_true", help="reproduce the reference artifact's quirks")
 
@@ -152,9 +181,10 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     g = sub.add_parser("gen-trace", help="write a JSONL request trace")
     g.add_argument("--source", required=True, choices=["sharegpt", "chat", "sysprompt", "agent"])
     g.add_argument("--out", required=True, help="output .jsonl file")
-    g.add_argument("--sessions", type=int, default=None)
-    g.add_argument("--sps", type=float, default=1.0, help="sessions per second (default: 1)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--sessions", type=int, default=None, help="sessions, >= 1 (default: the generator's)")
+    g.add_argument("--sps", type=float, default=None,
+                   help="sessions per second (default: the generator's: 1, agent 0.05)")
+    g.add_argument("--seed", type=int, default=0, help="generator seed, >= 0 (default: 0)")
     g.set_defaults(func=_cmd_gen_trace)
 
     r = sub.add_parser("replay", help="replay a JSONL trace through one cache policy")

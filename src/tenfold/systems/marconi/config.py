@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -65,6 +66,8 @@ class MarconiConfig(Config):
         check_choice("policy", self.policy, POLICY_NAMES)
         if self.alpha is not None:
             check_range("alpha", self.alpha, lo=0.0)
+            if math.isinf(self.alpha):  # 0·inf = NaN eviction scores
+                raise ConfigError("alpha", self.alpha, "must be finite")
         check_range("block_size", self.block_size, lo=1)
         check_range("bootstrap_multiplier", self.bootstrap_multiplier, lo=1)
         if self.retune_every is not None:
@@ -97,6 +100,7 @@ class HitRateBenchConfig(Config):
 
     def __post_init__(self) -> None:
         check_range("sps", self.sps, lo=0.0, lo_open=True)
+        check_range("seed", self.seed, lo=0)
         for c in (*self.capacities, self.headline_capacity, self.engine_capacity):
             parse_capacity(c)
         if self.headline_capacity not in self.capacities:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,11 +136,13 @@ def load_trace(path: str | Path) -> Trace:
         raise TraceError(f"{p}: no such trace file")
     requests: list[Request] = []
     last: dict[str, tuple[float, int, int]] = {}
-    with p.open(encoding="utf-8") as fh:
+    with p.open(encoding="utf-8", errors="surrogateescape") as fh:
         for lineno, line in enumerate(fh, 1):
+            where = f"{p}:{lineno}"
+            if any("\udc80" <= ch <= "\udcff" for ch in line):
+                raise TraceError(f"{where}: not UTF-8 text")
             if not line.strip():
                 continue
-            where = f"{p}:{lineno}"
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
@@ -164,13 +165,14 @@ def load_trace(path: str | Path) -> Trace:
 
 def save_trace(trace: Trace, path: str | Path) -> Path:
     """Write JSONL through a temporary file renamed into place."""
+    from tenfold.core.assets import atomic_path
+
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as fh:
+    if target.is_dir():
+        raise ConfigError("out", str(target), "is a directory; give a .jsonl file path")
+    with atomic_path(target) as tmp, tmp.open("w", encoding="utf-8") as fh:
         for req in trace.requests:
             fh.write(json.dumps(req.to_json(), separators=(",", ":")) + "\n")
-    tmp.replace(target)
     return target
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,10 @@ def _check_profile(lengths: Sequence[int], ms: Sequence[float]) -> None:
         raise ConfigError("profile", len(lengths), "needs at least 2 (length, ms) pairs of equal count")
     if list(lengths) != sorted(set(lengths)):
         raise ConfigError("profile.lengths", list(lengths), "must be strictly increasing")
+    if lengths[0] < 1:
+        raise ConfigError("profile.lengths", list(lengths), "must all be >= 1 token")
+    if not all(math.isfinite(t) and t >= 0 for t in ms):
+        raise ConfigError("profile.ms", list(ms), "must all be finite and >= 0")
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,8 @@ def load_profile_csv(path: str | Path) -> tuple[list[int], list[float]]:
                     raise TraceError(f"{p}:{lineno}: need integer 'tokens' and numeric 'ms', got {row}") from None
     except FileNotFoundError:
         raise TraceError(f"{p}: no such profile file") from None
+    except (IsADirectoryError, UnicodeDecodeError) as exc:
+        raise TraceError(f"{p}: not a readable UTF-8 CSV profile ({type(exc).__name__})") from None
     _check_profile(lengths, ms)
     return lengths, ms
 
