@@ -230,3 +230,147 @@ def test_benign_episode_no_escalation(probes: Probes, state: Path) -> None:
 
     res = run_benign("guillotine", probes, state, WEIGHTS, episodes=1, requests=5)
     assert (res.successes, res.escalations) == (1, 0)
+
+
+# --- hardening regressions (audit findings) ----------------------------------------------------
+
+_PROBE = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+print("uid_map", " ".join(open("/proc/self/uid_map").read().split()), flush=True)
+open("mine.txt", "w").write("x")
+for path in ("/dev/null", "mine.txt", sys.argv[1]):
+    for name, fn in (("chmod", lambda p: os.chmod(p, 0o666)), ("chown", lambda p: os.chown(p, 0, 0)),
+                     ("utime", lambda p: os.utime(p, (0, 0))),
+                     ("setxattr", lambda p: os.setxattr(p, "user.x", b"1"))):
+        try:
+            fn(path)
+            print(name, path, "OK", flush=True)
+        except OSError as exc:
+            print(name, path, "errno", exc.errno, flush=True)
+try:
+    open("/proc/%d/environ" % os.getppid(), "rb").read()
+    print("environ readable", flush=True)
+except OSError as exc:
+    print("environ errno", exc.errno, flush=True)
+"""
+
+
+def _run_script(dep: Deployment, argv: list[str], backend: str = "bwrap", ro: tuple[str, ...] = (),
+                wait: float = 20) -> tuple[dict[str, object], str]:
+    h = launch(dep, argv, backend, ro_paths=list(ro), egress=False)
+    try:
+        try:
+            final = h.wait(wait)
+        except subprocess.TimeoutExpired:
+            final = h.stop()
+        out = (h.run_dir / "sandbox.out").read_text()
+    finally:
+        h.cleanup()
+    return final, out
+
+
+@pytest.mark.parametrize("backend", ["bwrap", "unshare"])
+def test_sandbox_cannot_change_file_metadata(backend: str, state: Path, tmp_path: Path) -> None:
+    """The sandbox uid maps to host root (documented limitation); chmod/chown/utime fail with EPERM."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("v")
+    victim.chmod(0o600)
+    dep = _dep(state, f"meta{backend}")
+    final, out = _run_script(dep, [sys.executable, "-I", "-c", _PROBE, str(victim)], backend, ro=(str(victim),))
+    assert "uid_map 65534 0 1" in out, out
+    results = [line for line in out.splitlines() if line.split()[0] in ("chmod", "chown", "utime", "setxattr")]
+    assert len(results) == 12 and all(line.endswith("errno 1") for line in results), out
+    assert "environ errno 13" in out, out  # g-init is non-dumpable
+    assert oct(victim.stat().st_mode & 0o777) == "0o600"
+    assert final["level"] == 0 and final["exit"] == {"code": 0, "signal": 0}, final
+
+
+_FORGE = r"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+pidfd = libc.syscall(434, os.getppid(), 0)        # pidfd_open: killed before it can reach pidfd_getfd
+print("alive after pidfd_open", pidfd, flush=True)
+"""
+
+
+def test_pidfd_theft_of_ginit_channel_is_killed(state: Path) -> None:
+    dep = _dep(state, "forge")
+    final, out = _run_script(dep, [sys.executable, "-I", "-c", _FORGE])
+    assert "alive after" not in out, out
+    assert final["level"] == 3 and final["exit"] == {"code": 128 + 31, "signal": 31}, final
+
+
+_ORPHAN = r"""
+import ctypes, os, time
+libc = ctypes.CDLL(None, use_errno=True)
+if os.fork() == 0:
+    if os.fork() == 0:                  # the grandchild, orphaned: reaped by g-init (subreaper)
+        time.sleep(0.3)
+        libc.syscall(101, 0, 0, 0, 0)   # ptrace -> SIGSYS
+        os._exit(0)
+    os._exit(0)
+os.wait()
+time.sleep(3)
+"""
+
+
+def test_orphan_sigsys_is_reported(state: Path) -> None:
+    dep = _dep(state, "orphan")
+    final, out = _run_script(dep, [sys.executable, "-I", "-c", _ORPHAN])
+    assert final["level"] == 3, (final, out)
+    assert any(e.get("trigger") == "sigsys" and e.get("source") == "g-init subreaper"
+               for e in final["events"]), final  # type: ignore[union-attr]
+
+
+_MALFORMED = r"""
+import os, socket, struct, msgpack
+s = socket.socket(fileno=int(os.environ["GUILLOTINE_PORT_FD"]))
+def call(port, op, body, mid):
+    data = msgpack.packb({"v": 1, "port": port, "id": mid, "op": op, "body": body}, use_bin_type=True)
+    s.sendall(struct.pack(">I", len(data)) + data)
+    n = struct.unpack(">I", s.recv(4))[0]
+    buf = b""
+    while len(buf) < n:
+        buf += s.recv(n - len(buf))
+    rep = msgpack.unpackb(buf, raw=False)
+    print(mid, rep.get("ok"), (rep.get("error") or {}).get("type"), rep.get("body"), flush=True)
+call("fs", "write", {"name": "art", "data": b"important"}, 1)
+call("fs", "read", {"name": "art"}, 2)
+call("tool", "call", {"name": "add", "args": ["a"]}, 3)
+call("io", "next", {"timeout": -1}, 4)
+call("io", "next", {"timeout": float("inf")}, 5)
+call("io", "reply", {"req": "x"}, 6)
+call("fs", "read", {"name": "art"}, 7)
+"""
+
+
+def test_port_survives_malformed_bodies_and_fs_read(state: Path) -> None:
+    dep = _dep(state, "malf", triggers={"malformed_input": 0})
+    final, out = _run_script(dep, [sys.executable, "-I", "-c", _MALFORMED])
+    lines = out.splitlines()
+    assert lines[0] == "1 True None {'stored': 'art', 'bytes': 9}", out
+    assert lines[1] == "2 True None {'name': 'art', 'data': b'important'}", out
+    assert lines[2:6] == [f"{i} False SchemaError None" for i in (3, 4, 5, 6)], out
+    assert lines[6] == "7 True None {'name': 'art', 'data': b'important'}", out  # the thread lived; no overwrite
+    assert final["counters"]["trigger.malformed_input"] == 4, final  # type: ignore[index]
+
+
+def test_cli_run_keeps_output_and_fails_on_agent_failure(state: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from tenfold.cli import main
+
+    _dep(state, "clirun")
+    (tmp_path / "agent.py").write_text("import sys\nprint('hello from agent')\nsys.exit(int(sys.argv[1]))\n")
+    monkeypatch.chdir(tmp_path)
+    common = ["-d", "clirun", "--state-dir", str(state), "--no-egress"]
+    py = Path(sys.executable).name  # resolved on the host PATH, relative path made absolute
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin")
+    assert main(["guillotine", "run", *common, "--", py, "agent.py", "0"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert Path(rep["output"]).read_text() == "hello from agent\n"
+    assert main(["guillotine", "run", *common, "--output", str(tmp_path / "o.txt"), "--", py, "agent.py", "3"]) == 1
+    assert json.loads(capsys.readouterr().out)["exit"]["code"] == 3
+    assert (tmp_path / "o.txt").read_text() == "hello from agent\n"

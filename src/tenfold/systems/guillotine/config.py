@@ -9,6 +9,7 @@ before anything is launched.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,13 @@ class Policy(Config):
         check_range("quorum_m", self.quorum_m, lo=1)
         if self.operators and self.quorum_m > len(self.operators):
             raise ConfigError("quorum_m", self.quorum_m, f"must be <= N = {len(self.operators)} operators")
+        # With no operators at all (N = 0) restoration is disabled: ``restore request`` raises
+        # ConfigError('quorum_m', M, 'must be <= N = 0 operators ...') instead.
+        for name in ("challenge_ttl_s", "rate_per_s", "probation_rate_per_s", "socket_repeat_window_s",
+                     "entropy_threshold"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(name, value, "must be a finite number")
         for name in ("challenge_ttl_s", "rate_per_s", "burst", "probation_rate_per_s", "max_frame_bytes",
                      "socket_repeat_count", "socket_repeat_window_s", "memory_max_bytes", "pids_max",
                      "cpu_quota_pct", "tmpfs_bytes", "nofile", "fsize_bytes", "heartbeat_ms",

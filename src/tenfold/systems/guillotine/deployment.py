@@ -135,10 +135,30 @@ class Deployment:
 
 def init_deployment(name: str, policy: Policy, *, state_dir: str | Path = DEFAULT_STATE_DIR,
                     now: Callable[[], float] = time.time) -> Deployment:
-    """Create the state directory, keys, level file (L0) and the first audit record."""
+    """Create the state directory, keys, level file (L0) and the first audit record.
+
+    Re-running on an existing deployment is allowed only with the *same* policy: replacing a
+    policy (operators, quorum, triggers...) would let one operator undo the M-of-N rule, so a
+    different one is a ConfigError naming the deployment. A tombstoned deployment is refused
+    before anything is written.
+    """
     if policy.deployment != name:
         policy = policy.replace(deployment=name)
     root = Path(state_dir) / name
+    if (root / "tombstone.json").exists():
+        raise Tombstoned(f"deployment {name!r} is tombstoned (immolated); it never runs again")
+    new_bytes = policy.canonical()
+    policy_path = root / "policy.json"
+    if policy_path.exists():
+        try:
+            old = Policy.from_dict(json.loads(policy_path.read_bytes())).canonical()
+        except (ValueError, TypeError) as exc:
+            raise ConfigError("deployment", name, f"has an unreadable policy.json ({exc}); not replacing it") from None
+        if old != new_bytes:
+            raise ConfigError("deployment", name,
+                              f"already exists at {root} with a different policy (sha256 {sha256_hex(old)[:16]}); "
+                              "replacing a deployment's policy is refused (it would bypass the M-of-N "
+                              "quorum) -- use a new deployment name")
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(root, 0o700)
     (root / "keys").mkdir(exist_ok=True, mode=0o700)
@@ -146,12 +166,14 @@ def init_deployment(name: str, policy: Policy, *, state_dir: str | Path = DEFAUL
         path = root / "keys" / f"{role}.key"
         if not path.exists():
             SigningKey.generate().save(path)
-    write_private(root / "policy.json", policy.canonical())
     dep = Deployment(name, root, policy, now)
-    dep.check_runnable()
+    if not policy_path.exists():
+        write_private(policy_path, new_bytes)
+        if dep.level_path.exists():  # a half-initialised directory: still record the write
+            dep.audit().append({"type": "policy", "policy_sha256": sha256_hex(new_bytes)}, checkpoint=True)
     if not dep.level_path.exists():
         write_level(dep.level_path, name, 0, 0, "init", dep.key("supervisor"), "supervisor", now)
-        dep.audit().append({"type": "init", "policy_sha256": sha256_hex(policy.canonical())}, checkpoint=True)
+        dep.audit().append({"type": "init", "policy_sha256": sha256_hex(new_bytes)}, checkpoint=True)
     return dep
 
 

@@ -53,16 +53,18 @@ class SigningKey:
         """Hex signature over ``data``."""
         return self.private.sign(data).hex()
 
+    def private_bytes_hex(self) -> str:
+        return self.private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()).hex()
+
     def save(self, path: str | Path) -> Path:
-        raw = self.private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()).hex()
-        return write_private(Path(path), raw.encode())
+        return write_private(Path(path), self.private_bytes_hex().encode())
 
 
 def write_private(path: Path, data: bytes) -> Path:
     """Write ``data`` with mode 0600 atomically (tmp + fsync + rename)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
         os.write(fd, data)
         os.fsync(fd)

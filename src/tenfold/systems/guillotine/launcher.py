@@ -23,10 +23,12 @@ from typing import Any
 import msgpack
 
 from tenfold.core.config import check_choice
+from tenfold.errors import ConfigError
 from tenfold.systems.guillotine.cgroup import CgroupV1, CgroupV2, detect_mounts
 from tenfold.systems.guillotine.deployment import Deployment
 from tenfold.systems.guillotine.errors import GuillotineError, PrimitiveMissing
 from tenfold.systems.guillotine.landlock import MIN_ABI, abi_version
+from tenfold.systems.guillotine.levels import LAST_LEVEL
 from tenfold.systems.guillotine.ports import read_frame, write_frame
 from tenfold.systems.guillotine.seccomp_filter import build_filter
 
@@ -74,7 +76,13 @@ class RunHandle:
             return dict(json.loads(path.read_bytes())) if path.exists() else {}
 
     def escalate(self, level: int, reason: str = "operator") -> int:
-        return int(self._request({"op": "escalate", "level": level, "reason": reason}, 10)["level"])
+        """Raise the running supervisor's level to ``level`` (0-5); ConfigError outside that range."""
+        if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= LAST_LEVEL:
+            raise ConfigError("level", level, f"must be an integer in [0, {LAST_LEVEL}]")
+        rep = self._request({"op": "escalate", "level": level, "reason": reason}, 10)
+        if "error" in rep:
+            raise GuillotineError(str(rep["error"]))
+        return int(rep["level"])
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -9,9 +9,16 @@ in ``GUILLOTINE_INIT`` (JSON). In order:
 2. Landlock (:mod:`.landlock`): read-only system, read-write workdir, TCP denied, abstract
    sockets and signals scoped;
 3. seccomp (:mod:`.seccomp_filter`), sending the user-notify listener fd to the supervisor
-   over ``SCM_RIGHTS`` and closing its own copy;
+   over ``SCM_RIGHTS`` and closing it (``load_filter`` keeps no copy, so g-init holds no
+   listener afterwards);
 4. fork + ``exec`` of the agent, then report the agent's wait status (SIGSYS included)
-   to the supervisor over the control socket.
+   to the supervisor over the control socket. g-init is a child subreaper, so orphaned
+   grandchildren are reaped by it too, and every process killed by SIGSYS is reported
+   (``{"event": "sigsys"}``), not only the agent itself.
+
+Before anything else g-init makes itself non-dumpable (``PR_SET_DUMPABLE 0``: the agent, same
+uid, cannot open its ``/proc/<pid>/{environ,mem,fd}``) and wipes ``GUILLOTINE_INIT`` (which
+carries the port token) from its environment block; ``pidfd_getfd`` is killed by seccomp.
 
 Any failure before step 4 exits 121 after telling the supervisor why: the sandbox never
 runs a step short.
@@ -35,6 +42,8 @@ from tenfold.systems.guillotine.seccomp_filter import load_filter
 
 __all__ = ["main"]
 
+_PR_SET_DUMPABLE = 4
+_PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_GET_NO_NEW_PRIVS = 39
 EXIT_INIT_FAILED = 121
@@ -55,8 +64,25 @@ def _cap_eff() -> int:
     return -1
 
 
+def _scrub_plan_env(libc: Any) -> None:
+    """Zero ``GUILLOTINE_INIT=...`` in the process's environment block (what /proc/PID/environ shows)."""
+    os.environ.pop("GUILLOTINE_INIT", None)
+    key = b"GUILLOTINE_INIT="
+    environ = ctypes.POINTER(ctypes.c_void_p).in_dll(libc, "environ")
+    i = 0
+    while environ[i]:
+        addr = environ[i]
+        entry = ctypes.string_at(addr)
+        if entry.startswith(key):
+            ctypes.memset(addr + len(key), 0, len(entry) - len(key))
+        i += 1
+
+
 def main() -> int:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
     plan = json.loads(os.environ["GUILLOTINE_INIT"])
+    _scrub_plan_env(libc)
     ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     ctl.connect(plan["socket"])
     write_frame(ctl, {"role": "ctl", "token": plan["token"]})
@@ -68,7 +94,6 @@ def main() -> int:
         for name, value in plan["rlimits"].items():
             resource.setrlimit(getattr(resource, name), (value, value))
         if plan.get("harden", True):
-            libc = ctypes.CDLL(None, use_errno=True)
             if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or libc.prctl(_PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1:
                 raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
             if _cap_eff() != 0:
@@ -83,6 +108,7 @@ def main() -> int:
           [notify_fd] if notify_fd is not None else None)
     if notify_fd is not None:
         os.close(notify_fd)
+    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     port.set_inheritable(True)
     env = dict(plan["env"], GUILLOTINE_PORT_FD=str(port.fileno()))
     pid = os.fork()
@@ -94,12 +120,38 @@ def main() -> int:
             os._exit(127)
     port.close()
     signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGKILL))
-    _, status = os.waitpid(pid, 0)
+    status = _reap_until(ctl, pid)
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + sig
     with contextlib.suppress(OSError):
         _send(ctl, {"event": "exit", "code": code, "signal": sig})
     return code
+
+
+def _reap_until(ctl: socket.socket, pid: int) -> int:
+    """Reap every child (as subreaper: grandchildren too) until ``pid`` exits; return its status.
+
+    Every other process killed by SIGSYS is reported as ``{"event": "sigsys", "pid": ...}``.
+    """
+    while True:
+        try:
+            reaped, status = os.waitpid(-1, 0)
+        except ChildProcessError:  # pragma: no cover - pid is our child, so this cannot happen first
+            return 0
+        if reaped == pid:
+            break
+        if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGSYS:
+            with contextlib.suppress(OSError):
+                _send(ctl, {"event": "sigsys", "pid": reaped})
+    with contextlib.suppress(ChildProcessError):  # orphans already dead
+        while True:
+            reaped, other = os.waitpid(-1, os.WNOHANG)
+            if reaped == 0:
+                break
+            if os.WIFSIGNALED(other) and os.WTERMSIG(other) == signal.SIGSYS:
+                with contextlib.suppress(OSError):
+                    _send(ctl, {"event": "sigsys", "pid": reaped})
+    return status
 
 
 if __name__ == "__main__":

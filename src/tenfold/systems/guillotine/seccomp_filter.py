@@ -24,7 +24,8 @@ from typing import Any
 
 from tenfold.systems.guillotine.errors import PrimitiveMissing
 
-__all__ = ["KILL_SYSCALLS", "NotifyEvent", "NotifyListener", "build_filter", "filter_digest", "load_filter"]
+__all__ = ["EPERM_SYSCALLS", "KILL_SYSCALLS", "NotifyEvent", "NotifyListener", "build_filter", "filter_digest",
+           "load_filter"]
 
 KILL_SYSCALLS: tuple[str, ...] = (
     "ptrace", "process_vm_readv", "process_vm_writev", "perf_event_open", "bpf", "userfaultfd",
@@ -33,8 +34,24 @@ KILL_SYSCALLS: tuple[str, ...] = (
     "setns", "unshare", "init_module", "finit_module", "delete_module", "kexec_load",
     "kexec_file_load", "open_by_handle_at", "name_to_handle_at", "iopl", "ioperm", "swapon",
     "swapoff", "reboot", "acct", "quotactl", "lookup_dcookie", "personality", "syslog",
+    # Reaching into another process of the sandbox (g-init's control socket and notify fd).
+    "pidfd_getfd", "pidfd_open", "kcmp", "process_madvise",
 )
 """Syscalls that kill the whole process (SIGSYS) and raise the level to L3."""
+
+EPERM_SYSCALLS: tuple[str, ...] = (
+    "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
+    "utimensat", "utime", "utimes", "futimesat",
+    # Extended attributes include POSIX ACLs (system.posix_acl_access), another way to open a file.
+    "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr",
+    "setxattrat", "removexattrat",
+)
+"""Metadata changes that fail with ``EPERM``. The sandbox uid is mapped to host root (the
+supervisor runs bwrap/unshare as root), so without this rule the agent could chmod/chown
+host files it can see (``/dev/null``, files under the unshare backend's host view)."""
+
+_NEWER_SYSCALLS = frozenset({"fchmodat2", "setxattrat", "removexattrat"})
+"""Syscalls newer than some libseccomp releases (Linux 6.6 and 6.13): skipped when it lacks them."""
 
 _CLONE_NEW = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000, 0x00000080)
 """CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME."""
@@ -56,6 +73,12 @@ def build_filter(*, notify: bool = True) -> Any:
     f.set_attr(sc.Attr.CTL_NNP, 1)
     for name in KILL_SYSCALLS:
         f.add_rule(sc.KILL_PROCESS, name)
+    for name in EPERM_SYSCALLS:
+        try:
+            f.add_rule(sc.ERRNO(errno.EPERM), name)
+        except (RuntimeError, ValueError, OSError):
+            if name not in _NEWER_SYSCALLS:  # only a libseccomp older than the kernel may lack these
+                raise
     for flag in _CLONE_NEW:
         f.add_rule(sc.KILL_PROCESS, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
     f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
@@ -76,7 +99,8 @@ def filter_digest(*, notify: bool = True) -> str:
 
 
 def load_filter(*, notify: bool = True) -> int | None:
-    """Load into the calling process; return the notify listener fd (caller sends it away and closes it)."""
+    """Load into the calling process; return the notify listener fd itself (no copy is kept:
+    the caller sends it away and closes it, so nothing in the sandbox holds the listener)."""
     sc = _seccomp()
     f = build_filter(notify=notify)
     f.load()
@@ -85,7 +109,7 @@ def load_filter(*, notify: bool = True) -> int | None:
     fd = int(sc._libseccomp.seccomp_notify_fd(f._filter))
     if fd < 0:
         raise PrimitiveMissing("seccomp user-notify", "needs Linux >= 5.0 and libseccomp >= 2.5")
-    return os.dup(fd)
+    return fd
 
 
 @dataclass(frozen=True)

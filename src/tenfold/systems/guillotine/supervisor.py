@@ -38,6 +38,7 @@ from typing import Any
 import msgpack
 
 from tenfold.core.assets import cache_dir
+from tenfold.errors import ConfigError
 from tenfold.systems.guillotine.attest import measure, write_attestation
 from tenfold.systems.guillotine.backends import BACKENDS, PORT_DIR, WORKDIR, SandboxSpec, python_roots
 from tenfold.systems.guillotine.cgroup import CgroupLimits, CgroupV1, CgroupV2, detect_mounts
@@ -71,6 +72,11 @@ def _tool_upper(args: list[Any]) -> Any:
     return str(args[0]).upper() if args else ""
 
 
+MAX_NEXT_TIMEOUT_S = 3600.0
+"""Upper bound of ``io.next``'s ``timeout`` (seconds)."""
+MAX_FS_NAME = 128
+"""Longest ``fs`` artifact name."""
+
 _TOOLS: dict[str, Callable[[list[Any]], Any]] = {"add": _tool_add, "upper": _tool_upper}
 """Callables the ``tool`` port may run (on the supervisor side, after the pipeline)."""
 
@@ -94,6 +100,7 @@ class Supervisor:
         self.events: list[dict[str, Any]] = []
         self.socket_times: list[float] = []
         self.exit_info: dict[str, Any] | None = None
+        self._ctl_seen: set[str] = set()
         self.armed: dict[str, Any] | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.egress: Egress | None = None
@@ -375,23 +382,35 @@ class Supervisor:
                 if self.exit_info is None and not self.stop_event.is_set():
                     self.trigger("channel_lost", {"channel": "ctl"})
                 return
-            kind = ev.get("event")
-            if kind == "armed":
+            kind = ev.get("event") if isinstance(ev, dict) else None
+            if self.exit_info is not None and "agent_exit" in self._ctl_seen:
+                # g-init sends nothing after the agent's exit: a second "exit" (or anything
+                # else) means someone else holds the channel -- forged.
+                self.trigger("channel_lost", {"channel": "ctl", "error": f"event {kind!r} after exit"})
+                return
+            if kind == "armed" and "armed" not in self._ctl_seen:
+                self._ctl_seen.add("armed")
                 self.armed = ev
                 if ev.get("notify"):
                     _, fds, _, _ = socket.recv_fds(conn, 1, 1)
                     threading.Thread(target=self._notify_loop, args=(fds[0],), daemon=True).start()
                 self.audit.append({"type": "armed", **ev})
                 self.startup_s = time.monotonic() - self.t_launch
-            elif kind == "init_failed":
+            elif kind == "init_failed" and "armed" not in self._ctl_seen:
                 self.audit.append({"type": "init_failed", "error": ev.get("error")})
                 self.exit_info = {"code": 121, "signal": 0, "init_error": ev.get("error")}
+            elif kind == "sigsys":  # a grandchild (reaped by g-init as subreaper) died by SIGSYS
+                self.audit.append({"type": "sigsys", "pid": ev.get("pid")})
+                self.trigger("sigsys", {"source": "g-init subreaper", "pid": ev.get("pid")})
             elif kind == "exit":
+                self._ctl_seen.add("agent_exit")
                 info = {"code": ev.get("code"), "signal": ev.get("signal")}
                 self.audit.append({"type": "agent_exit", **info})
                 if ev.get("signal") == 31:  # SIGSYS: seccomp killed the agent
                     self.trigger("sigsys", {"source": "g-init wait status"})
                 self.exit_info = info
+            else:
+                self.trigger("channel_lost", {"channel": "ctl", "error": f"unexpected event {kind!r}"})
                 return
 
     def _notify_loop(self, fd: int) -> None:
@@ -445,6 +464,15 @@ class Supervisor:
                     self.trigger("malformed_input", {"error": type(exc).__name__})
                 reply = {"v": 1, "id": _peek_id(payload), "ok": False,
                          "error": {"type": type(exc).__name__, "message": str(exc)}}
+            except Exception as exc:  # any other failure on one message must not end the port thread
+                self.counters["port_handler_error"] += 1
+                with contextlib.suppress(Exception):
+                    self.audit.append({"type": "port_handler_error", "error": type(exc).__name__,
+                                       "message": str(exc)[:200]})
+                with contextlib.suppress(Exception):
+                    self.trigger("malformed_input", {"error": type(exc).__name__})
+                reply = {"v": 1, "id": _peek_id(payload), "ok": False,
+                         "error": {"type": "SchemaError", "message": f"malformed body ({type(exc).__name__})"}}
             try:
                 write_frame(conn, reply)
             except OSError:
@@ -454,19 +482,28 @@ class Supervisor:
         msg = d.message
         body = msg.body if isinstance(msg.body, dict) else {}
         if msg.port == "io" and msg.op == "next":
+            timeout = body.get("timeout", 30)
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or \
+                    not 0 <= timeout <= MAX_NEXT_TIMEOUT_S:
+                raise SchemaError(f"io.next timeout must be a number in [0, {MAX_NEXT_TIMEOUT_S:g}] s")
             try:
-                rid, prompt = self.prompts.get(timeout=float(body.get("timeout", 30)))
+                rid, prompt = self.prompts.get(timeout=float(timeout))
             except queue.Empty:
                 return None
             return {"req": rid, "input": prompt}
         if msg.port == "io" and msg.op == "reply":
-            waiter = self.waiters.get(int(body.get("req", -1)))
+            req = body.get("req")
+            if isinstance(req, bool) or not isinstance(req, int):
+                raise SchemaError("io.reply req must be an integer")
+            waiter = self.waiters.get(req)
             if waiter is None:
                 raise SchemaError("reply to an unknown request")
             waiter.put({"output": body.get("output"), "attest": d.attest, "sig": d.signature})
             return {"delivered": True}
         if msg.port == "http":
-            url = str(body.get("url", ""))
+            url = body.get("url", "")
+            if not isinstance(url, str):
+                raise SchemaError("http url must be a string")
             hostport = url.split("://", 1)[-1].split("/", 1)[0]
             allowed = set(self.policy.http_allowlist) | ({self.egress.allow_entry} if self.egress else set())
             if hostport not in allowed:
@@ -479,25 +516,46 @@ class Supervisor:
                 raise PortClosed(f"fetch failed: {res}")
             return res
         if msg.port == "fs":
-            data = body.get("data", b"")
-            name = str(body.get("name", ""))
-            if not name.isidentifier():
-                raise SchemaError("fs name must be an identifier")
-            if not isinstance(data, bytes) or self.fs_used + len(data) > self.policy.fs_quota_bytes:
-                self.trigger("quota", {"port": "fs", "used": self.fs_used})
-                raise PortClosed("fs quota exceeded")
-            self.fs_used += len(data)
-            art = self.dep.root / "artifacts"
-            art.mkdir(exist_ok=True, mode=0o700)
-            (art / f"{name}.enc").write_bytes(self.shredder.encrypt(data))
-            return {"stored": name, "bytes": len(data)}
-        fn = _TOOLS.get(str(body.get("name")))
+            return self._fs(msg.op, body)
+        name = body.get("name")
+        fn = _TOOLS.get(name) if isinstance(name, str) else None
         if fn is None:
-            raise SchemaError(f"unknown tool {body.get('name')!r}; known: {', '.join(_TOOLS)}")
+            raise SchemaError(f"unknown tool {str(name)[:64]!r}; known: {', '.join(_TOOLS)}")
         args = body.get("args", [])
+        args = args if isinstance(args, list) else [args]
+        if name == "add" and not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in args):
+            raise SchemaError("tool add takes numbers only")
         with open(self.run_dir / "tool_calls.jsonl", "a") as log:  # ground truth for the red team
-            log.write(json.dumps({"name": body.get("name"), "args": repr(args)}) + "\n")
-        return {"result": fn(args if isinstance(args, list) else [args])}
+            log.write(json.dumps({"name": name, "args": repr(args)}) + "\n")
+        return {"result": fn(args)}
+
+    def _fs(self, op: str, body: dict[str, Any]) -> Any:
+        """The artifact port: ``write`` stores (encrypted, quota'd); ``read`` returns stored bytes, never writes."""
+        name = body.get("name", "")
+        if not isinstance(name, str) or not name.isidentifier() or len(name) > MAX_FS_NAME:
+            raise SchemaError(f"fs name must be an identifier of at most {MAX_FS_NAME} characters")
+        path = self.dep.root / "artifacts" / f"{name}.enc"
+        if op == "read":
+            if not path.is_file():
+                raise SchemaError(f"no artifact {name!r}")
+            blob = path.read_bytes()
+            if len(blob) > self.policy.fs_quota_bytes + 64:
+                raise PortClosed("artifact larger than the fs quota")
+            try:
+                data = self.shredder.decrypt(blob)
+            except Exception:  # shredded key or tampered blob
+                raise PortClosed(f"artifact {name!r} cannot be decrypted") from None
+            return {"name": name, "data": data}
+        if op != "write":
+            raise SchemaError(f"fs op must be 'read' or 'write', not {str(op)[:32]!r}")
+        data = body.get("data", b"")
+        if not isinstance(data, bytes) or self.fs_used + len(data) > self.policy.fs_quota_bytes:
+            self.trigger("quota", {"port": "fs", "used": self.fs_used})
+            raise PortClosed("fs quota exceeded")
+        self.fs_used += len(data)
+        path.parent.mkdir(exist_ok=True, mode=0o700)
+        path.write_bytes(self.shredder.encrypt(data))
+        return {"stored": name, "bytes": len(data)}
 
     def _egress_worker(self) -> None:
         if self.egress is None:
@@ -531,22 +589,25 @@ class Supervisor:
                     req = msgpack.unpackb(read_frame(conn, 64 << 20), raw=False)
                 except (OSError, ConnectionError, ValueError):
                     return
-                op = req.get("op")
+                op = req.get("op") if isinstance(req, dict) else None
                 try:
                     if op == "infer":
                         rep = self._infer(req.get("body"), float(req.get("timeout", 60)))
                     elif op == "status":
                         rep = self.status()
                     elif op == "escalate":
-                        rep = {"level": self.trigger_operator(int(req["level"]), str(req.get("reason", "operator")))}
+                        rep = {"level": self.trigger_operator(req["level"], str(req.get("reason", "operator")))}
                     elif op == "stop":
                         self.stop_event.set()
                         rep = {"stopping": True}
                     else:
                         rep = {"error": f"unknown op {op!r}"}
-                except (PortError, GuillotineError) as exc:
+                except (PortError, GuillotineError, ConfigError, ValueError, KeyError, TypeError) as exc:
                     rep = {"error": f"{type(exc).__name__}: {exc}"}
-                write_frame(conn, rep)
+                try:
+                    write_frame(conn, rep)
+                except OSError:
+                    return
 
     def _infer(self, body: Any, timeout: float) -> dict[str, Any]:
         if self.level >= 3:
@@ -563,6 +624,8 @@ class Supervisor:
             self.waiters.pop(rid, None)
 
     def trigger_operator(self, level: int, reason: str) -> int:
+        if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= LAST_LEVEL:
+            raise ConfigError("level", level, f"must be an integer in [0, {LAST_LEVEL}]")
         t0 = time.monotonic()
         with self.lock:
             if level > self.level:
