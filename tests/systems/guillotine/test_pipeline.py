@@ -30,13 +30,13 @@ CANARY = "CANARY-PIPE-424242"
 
 
 class Harness:
-    def __init__(self, dep: Deployment, weights: Path | None = None, **policy: Any) -> None:
+    def __init__(self, dep: Deployment, weights: Path | None = None, canary: str = CANARY, **policy: Any) -> None:
         self.level = 0
         self.triggers: list[str] = []
         self.t = 0.0
         self.held: list[str] = []
-        pol = Policy(canaries=(CANARY,), **policy)
-        det = DetectorSet((CANARY.encode(),), WeightIndex([weights]) if weights else None, pol.entropy_threshold)
+        pol = Policy(canaries=(canary,), **policy)
+        det = DetectorSet((canary.encode(),), WeightIndex([weights]) if weights else None, pol.entropy_threshold)
         self.p = Pipeline(pol, det, dep.audit(), dep.key("supervisor"), "m" * 64, lambda: self.level, self.trigger,
                           lambda: self.t, self.hold)
 
@@ -100,6 +100,99 @@ def test_canary_plain_encoded_split(dep: Deployment) -> None:
         h.send("io", "reply", {"req": 2, "output": CANARY[9:] + " rest"})
 
 
+SHORT = "CANARY-123"
+
+
+def assert_blocked(h: Harness, trigger: str, port: str, op: str, body: Any) -> None:
+    """``body`` is refused with exactly one ``trigger`` and never reaches delivery."""
+    with pytest.raises(Blocked):
+        h.send(port, op, body)
+    assert h.triggers == [trigger]
+    assert h.p.counters[f"{port}.{op}"] == 0 and h.p.counters["blocked"] == 1
+
+
+@pytest.mark.parametrize("body", [
+    {"req": 1, "output": ["CANA", "RY-123"]},
+    {"a": "CANA", "b": "RY-123"},
+    {"req": 1, "output": [["CAN"], {"x": "ARY-1"}, "23"]},
+], ids=["list-items", "two-keys", "nested"])
+def test_canary_split_across_leaves_of_one_message(dep: Deployment, body: Any) -> None:
+    assert_blocked(Harness(dep, canary=SHORT), "canary", "io", "reply", body)
+
+
+_C = SHORT.encode()
+
+
+@pytest.mark.parametrize("text", [
+    base64.b64encode(_C).decode(),
+    base64.b64encode(_C).decode().rstrip("="),
+    "A" + base64.b64encode(_C).decode(),
+    "xyz" + base64.b64encode(_C).decode(),
+    base64.urlsafe_b64encode(b"\xfb\xff" + _C).decode(),
+    _C.hex(),
+    "0" + _C.hex(),
+    " ".join(f"{b:02x}" for b in _C),
+    ":".join(f"{b:02X}" for b in _C),
+    "f" + " ".join(f"{b:02x}" for b in _C),
+], ids=["b64", "b64-unpadded", "b64-prefix1", "b64-prefix3", "b64-urlsafe", "hex", "hex-prefix1", "hex-spaces",
+        "hex-colons", "hex-spaces-prefix1"])
+def test_short_canary_encoded_any_alignment(dep: Deployment, text: str) -> None:
+    assert_blocked(Harness(dep, canary=SHORT), "canary", "io", "reply", {"req": 1, "output": text})
+
+
+def test_canary_split_across_messages_fields_and_ports(dep: Deployment) -> None:
+    h = Harness(dep, canary=SHORT)
+    h.send("io", "reply", {"req": 1, "output": "CANA"})
+    with pytest.raises(Blocked, match="split across messages"):
+        h.send("io", "reply", {"req": 2, "text": "RY-123"})
+    assert h.triggers == ["canary"] and h.p.counters["io.reply"] == 1
+    h = Harness(dep, canary=SHORT)
+    h.send("io", "reply", {"req": 1, "output": "CANA"})
+    assert_blocked(h, "canary", "tool", "call", {"name": "upper", "args": ["RY-123"]})
+    h = Harness(dep, canary=SHORT)  # encoded and split across ports
+    enc = _C.hex()
+    h.send("http", "post", {"url": "u", "data": enc[:9]})
+    assert_blocked(h, "canary", "io", "reply", {"req": 1, "output": enc[9:]})
+
+
+def test_blocked_message_leaves_no_carry_over(dep: Deployment) -> None:
+    h = Harness(dep, canary=SHORT)
+    with pytest.raises(Blocked):
+        h.send("io", "reply", {"req": 1, "output": "x " + SHORT})
+    h.level = 0  # as after a quorum restore
+    h.send("tool", "call", {"name": "upper", "args": ["hello"]})  # not re-triggered by the refused canary
+    h.send("io", "reply", {"req": 2, "output": "ok"})
+    assert h.triggers == ["canary"]
+
+
+def test_weights_hex_prefix_and_urlsafe_b64(dep: Deployment, weights: Path) -> None:
+    chunk = weights.read_bytes()[1000:1200]
+    for text in ("0" + chunk.hex(), "a" + chunk.hex(), " ".join(f"{b:02x}" for b in chunk),
+                 base64.urlsafe_b64encode(chunk).decode(), "Q" + base64.b64encode(chunk).decode()):
+        assert_blocked(Harness(dep, weights=weights), "weight_fingerprint", "io", "reply", {"req": 1, "output": text})
+
+
+def test_no_false_positives_on_ordinary_output(dep: Deployment, weights: Path) -> None:
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    english = ("The quick brown fox jumps over the lazy dog. Internationalization and "
+               "characterization are long words; a bad cafe faced deadlines at 12:30:45 on 2024-01-02. ") * 20
+    numbers = json.dumps({"ids": list(range(200)), "scores": [round(float(x), 6) for x in rng.random(64)],
+                          "hash": "deadbeef" * 8, "uuid": "123e4567-e89b-12d3-a456-426614174000"})
+    unrelated = base64.b64encode(rng.integers(0, 256, 3000, dtype=np.uint8).tobytes()).decode()
+    h = Harness(dep, weights=weights, canary=SHORT)
+    for i, body in enumerate([{"req": 1, "output": english}, {"req": 2, "output": numbers},
+                              {"req": 3, "output": unrelated}, {"req": 4, "output": english.split()},
+                              {"req": 5, "output": [unrelated[:700], unrelated[700:1500]]}]):
+        h.send("io", "reply", body, mid=i)
+    h.send("tool", "call", {"name": "upper", "args": [english[:300], numbers[:300]]})
+    h.send("http", "post", {"url": "u", "data": unrelated[1500:]})
+    assert h.triggers == [] and h.p.counters["io.reply"] == 5
+
+
 def test_level_policy_closes_ports(dep: Deployment) -> None:
     h = Harness(dep)
     h.level = 2
@@ -146,3 +239,11 @@ def test_entropy() -> None:
 
     assert shannon_entropy(b"a" * 100) == 0.0
     assert shannon_entropy(os.urandom(4096)) > 7.9
+
+
+def test_one_trigger_per_detector(dep: Deployment, weights: Path) -> None:
+    chunk = weights.read_bytes()[2000:2200]
+    h = Harness(dep, weights=weights)
+    with pytest.raises(Blocked, match="plain layer"):  # the raw run is also in the percent layer
+        h.send("fs", "write", {"name": "x", "data": b"%41" + chunk})
+    assert h.triggers == ["weight_fingerprint"]

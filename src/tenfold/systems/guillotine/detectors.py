@@ -2,7 +2,16 @@
 
 Each port stream keeps the last ``W - 1`` bytes of what it sent (``W`` = the longest pattern),
 so a canary split across two messages is still seen. Every payload is also scanned in its
-base64-, hex- and percent-decoded layers.
+base64-, hex- and percent-decoded layers: base64 in all 4 alignments (0..3 leading characters
+dropped), standard or urlsafe alphabet; hex in both alignments, with whitespace and ``:``
+separators ignored. The minimum encoded run shrinks with the shortest canary
+(``ceil(4 L / 3) - 2`` base64 characters, ``L`` hex bytes, capped at the 16 / 8 defaults).
+
+:meth:`DetectorSet.scan_message` adds a *joint* canary scan over the junctions of the
+concatenated string leaves of a message (wire order, with and without map keys), with a bounded
+carry-over (``3 L - 1`` bytes, ``L`` = the longest canary) shared by every port of the
+deployment and put in front of the head of every leaf of the next message. A blocked message
+leaves every carry-over unchanged.
 
 - **canaries**: substrings planted in the sandbox -> trigger ``canary``.
 - **weight fingerprint**: a polynomial (Rabin-Karp) hash of every aligned 64-byte block of
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import math
 import mmap
@@ -45,8 +55,16 @@ _SECRETS = [
     re.compile(rb"sk-[A-Za-z0-9]{32,}"),
     re.compile(rb"ghp_[A-Za-z0-9]{36}"),
 ]
-_B64 = re.compile(rb"[A-Za-z0-9+/_-]{16,}={0,2}")
-_HEX = re.compile(rb"(?:[0-9a-fA-F]{2}){8,}")
+B64_MIN = 16  # default minimum base64 run (characters, padding excluded)
+HEX_MIN = 8  # default minimum hex run (decoded bytes)
+_HEX_RUN = re.compile(rb"[0-9a-fA-F](?:[\s:]*[0-9a-fA-F])+")
+_HEX_SEP = re.compile(rb"[\s:]+")
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
+@functools.lru_cache(maxsize=32)
+def _b64_run(n: int) -> re.Pattern[bytes]:
+    return re.compile(rb"[A-Za-z0-9+/_-]{%d,}" % n)
 
 
 @dataclass(frozen=True)
@@ -169,29 +187,42 @@ class WeightIndex:
         return None
 
 
-def decoded_layers(data: bytes) -> list[tuple[str, bytes]]:
+def _b64_decode(tok: bytes, drop: int) -> bytes:
+    """Decode ``tok`` (either alphabet, unpadded) after dropping ``drop`` leading characters."""
+    t = tok[drop:].translate(_URLSAFE)
+    if len(t) % 4 == 1:  # a lone trailing character carries no whole byte
+        t = t[:-1]
+    try:
+        return base64.b64decode(t + b"=" * (-len(t) % 4))
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def decoded_layers(data: bytes, min_b64: int = B64_MIN, min_hex: int = HEX_MIN) -> list[tuple[str, bytes]]:
+    """``data`` and its base64-, hex- and percent-decoded layers.
+
+    base64: every run of >= ``min_b64`` characters of the standard or urlsafe alphabet, decoded
+    at each of the 4 alignments; hex: every run of hex digits (whitespace and ``:`` between
+    digits ignored) of >= ``min_hex`` bytes, decoded at both alignments. Within one alignment
+    the decoded runs are concatenated; alignments are separated by a newline.
+    """
     layers = [("plain", data)]
-    b64 = [m.group() for m in _B64.finditer(data)]
+    b64 = [m.group() for m in _b64_run(min_b64).finditer(data)]
     if b64:
-        dec = bytearray()
-        for tok in b64:
-            for fn in (base64.b64decode, base64.urlsafe_b64decode):
-                try:
-                    dec += fn(tok + b"=" * (-len(tok) % 4))
-                    break
-                except (binascii.Error, ValueError):
-                    continue
-        layers.append(("base64", bytes(dec)))
-    hx = [m.group() for m in _HEX.finditer(data)]
+        layers.append(("base64", b"\n".join(b"".join(_b64_decode(t, d) for t in b64) for d in range(4))))
+    runs = [_HEX_SEP.sub(b"", m.group()) for m in _HEX_RUN.finditer(data)]
+    hx = [r for r in runs if len(r) >= 2 * min_hex]
     if hx:
-        layers.append(("hex", b"".join(bytes.fromhex(t.decode()) for t in hx)))
+        layers.append(("hex", b"\n".join(
+            b"".join(bytes.fromhex(r[a:a + (len(r) - a) // 2 * 2].decode()) for r in hx) for a in (0, 1))))
     if b"%" in data:
         layers.append(("percent", urllib.parse.unquote_to_bytes(data)))
     return layers
 
 
-def extract_leaves(body: object, path: str = "") -> list[tuple[str, bytes]]:
-    """Every str/bytes leaf of a message body with its key path (each path is its own stream)."""
+def extract_leaves(body: object, path: str = "", keys: bool = True) -> list[tuple[str, bytes]]:
+    """Every str/bytes leaf of a message body with its key path (each path is its own stream),
+    in wire order; ``keys=False`` leaves out map keys."""
     if isinstance(body, bytes):
         return [(path, body)]
     if isinstance(body, str):
@@ -199,11 +230,12 @@ def extract_leaves(body: object, path: str = "") -> list[tuple[str, bytes]]:
     out: list[tuple[str, bytes]] = []
     if isinstance(body, dict):
         for k, v in body.items():
-            out += extract_leaves(k, f"{path}/key")
-            out += extract_leaves(v, f"{path}/{k}")
+            if keys:
+                out += extract_leaves(k, f"{path}/key", keys)
+            out += extract_leaves(v, f"{path}/{k}", keys)
     elif isinstance(body, (list, tuple)):
         for i, v in enumerate(body):
-            out += extract_leaves(v, f"{path}[{i}]")
+            out += extract_leaves(v, f"{path}[{i}]", keys)
     return out
 
 
@@ -214,16 +246,35 @@ def extract_bytes(body: object) -> bytes:
 
 @dataclass
 class DetectorSet:
-    """All detectors with per-stream carry-over."""
+    """All detectors with per-stream carry-over, plus a joint (cross-leaf, cross-port) canary scan."""
 
     canaries: tuple[bytes, ...]
     weights: WeightIndex | None
     entropy_threshold: float
     carry: dict[str, bytes] = field(default_factory=dict)
+    joint_carry: dict[str, bytes] = field(default_factory=dict)
+    """Tails of the joined leaves of earlier messages (``all``: with map keys, ``values``: without)."""
 
     @property
     def window(self) -> int:
         return max([2 * BLOCK - 1, *(len(c) for c in self.canaries)])
+
+    @property
+    def joint_window(self) -> int:
+        """Bytes of joint carry-over (+1): room for a canary hex-encoded with 1-byte separators."""
+        return 3 * max((len(c) for c in self.canaries), default=0)
+
+    @property
+    def min_runs(self) -> tuple[int, int]:
+        """(base64 characters, hex bytes) a run needs to be decoded; short canaries lower both."""
+        short = min((len(c) for c in self.canaries if c), default=0)
+        if not short:
+            return B64_MIN, HEX_MIN
+        return max(4, min(B64_MIN, math.ceil(4 * short / 3) - 2)), max(2, min(HEX_MIN, short))
+
+    def _layers(self, data: bytes) -> list[tuple[str, bytes]]:
+        b64, hx = self.min_runs
+        return decoded_layers(data, b64, hx)
 
     def scan(self, stream: str, data: bytes) -> list[Detection]:
         """Scan ``data`` (with the stream's carry-over); return every detection, most severe first."""
@@ -231,7 +282,7 @@ class DetectorSet:
         joined = prev + data
         self.carry[stream] = joined[-(self.window - 1):] if self.window > 1 else b""
         found: list[Detection] = []
-        for layer, buf in decoded_layers(joined):
+        for layer, buf in self._layers(joined):
             for c in self.canaries:
                 if c and c in buf:
                     found.append(Detection("canary", "canary", f"canary in {layer} layer"))
@@ -248,8 +299,62 @@ class DetectorSet:
             worst = max(shannon_entropy(data[i:i + step]) for i in range(0, len(data) - step + 1, step))
             if worst > self.entropy_threshold:
                 found.append(Detection("detector_score", "entropy", f"entropy {worst:.2f} bits/byte"))
-        order = {"weight_fingerprint": 0, "canary": 1, "detector_score": 2}
-        return sorted(found, key=lambda d: order[d.trigger])
+        return _by_severity(found)
+
+    def _scan_joint(self, body: object, leaves: list[tuple[str, bytes]]) -> list[Detection]:
+        """Canaries split across the leaves of ``body`` or across messages/ports (joint carry).
+
+        Canaries inside one leaf are :meth:`scan`'s; here only the junctions are looked at:
+        the running tail (``joint_window - 1`` bytes: earlier messages, then earlier leaves)
+        followed by the head of each leaf, once with map keys and once without, and the tails
+        of earlier messages followed by the head of *any* leaf of this one.
+        """
+        k = self.joint_window - 1
+        if k <= 0:
+            return []
+        targets: dict[bytes, str] = {}
+        prev = dict(self.joint_carry)
+        for name, seq in (("all", leaves), ("values", extract_leaves(body, keys=False))):
+            tail = prev.get(name, b"")
+            for i, (_, data) in enumerate(seq):
+                if tail:
+                    targets.setdefault(tail + data[:k], "across fields" if i else "across messages")
+                tail = (tail + data)[-k:]
+            self.joint_carry[name] = tail
+        for tail in set(prev.values()):
+            for _, data in leaves:
+                targets.setdefault(tail + data[:k], "across messages")
+        for buf, where in targets.items():
+            for layer, dec in self._layers(buf):
+                if any(c and c in dec for c in self.canaries):
+                    return [Detection("canary", "canary", f"canary split {where} in {layer} layer")]
+        return []
+
+    def scan_message(self, port: str, body: object) -> list[Detection]:
+        """Scan one message: every leaf on its own stream (``port:path``), then the joint canary
+        scan; one detection per (trigger, detector), most severe first. A message with detections
+        is not delivered, so it leaves every carry-over as it was."""
+        saved = dict(self.carry), dict(self.joint_carry)
+        leaves = extract_leaves(body)
+        found: list[Detection] = []
+        for path, data in leaves:
+            found += self.scan(f"{port}:{path}", data)
+        joint = self._scan_joint(body, leaves)  # always run: it advances the joint carry-over
+        if not any(d.trigger == "canary" for d in found):
+            found += joint
+        if found:
+            self.carry, self.joint_carry = saved
+        first: dict[tuple[str, str], Detection] = {}
+        for d in found:  # one per detector: the first layer (plain before decoded) that saw it
+            first.setdefault((d.trigger, d.detector), d)
+        return _by_severity(list(first.values()))
+
+
+_SEVERITY = {"weight_fingerprint": 0, "canary": 1, "detector_score": 2}
+
+
+def _by_severity(found: list[Detection]) -> list[Detection]:
+    return sorted(found, key=lambda d: _SEVERITY[d.trigger])
 
 
 def entropy_bits(n: int) -> float:

@@ -17,7 +17,7 @@ from typing import Any
 
 from tenfold.systems.guillotine.audit import AuditLog
 from tenfold.systems.guillotine.config import Policy
-from tenfold.systems.guillotine.detectors import DetectorSet, extract_leaves
+from tenfold.systems.guillotine.detectors import DetectorSet
 from tenfold.systems.guillotine.errors import (
     Blocked,
     HeldForReview,
@@ -126,9 +126,7 @@ class Pipeline:
             raise PortClosed(f"level {level}: only 'io' is open, not {msg.port!r}")
 
     def _detect(self, msg: Message) -> None:
-        hits = []
-        for path, data in extract_leaves(msg.body):
-            hits += self.detectors.scan(f"{msg.port}:{path}", data)
+        hits = self.detectors.scan_message(msg.port, msg.body)
         if hits:
             for hit in hits:
                 self.trigger(hit.trigger, {"detector": hit.detector, "detail": hit.detail, "port": msg.port})
