@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tenfold.cli import main
+from tenfold.llm import free_port
+from tenfold.llm.server import bind
 from tests.llm._shared import smollm2_model
 
 TENFOLD = Path(sys.executable).parent / "tenfold"
@@ -59,5 +61,38 @@ def test_bad_sampling_flags_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_serve_with_vllm_missing_explains_the_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("TENFOLD_VLLM_PYTHON", str(tmp_path / "no-python"))
-    assert main(["llm", "serve", "--engine", "vllm", "--port", "9"]) == 1
+    assert main(["llm", "serve", "--engine", "vllm", "--port", str(free_port())]) == 1
     assert "make setup-vllm" in capsys.readouterr().err
+
+
+def test_a_missing_model_file_says_not_found(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["llm", "generate", "--model", "/nonexistent.gguf", "hi"]) == 1
+    assert "model file or directory /nonexistent.gguf not found" in capsys.readouterr().err
+
+
+def test_serve_rejects_an_out_of_range_port_before_loading(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["llm", "serve", "--port", "70000"])
+    assert exit_info.value.code == 2
+    assert "argument --port: invalid port 70000: must be in 0..65535" in capsys.readouterr().err
+
+
+def test_serve_on_a_taken_port_exits_1_naming_it_before_loading(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tenfold.llm.transformers_backend as tb
+
+    def no_load(*_a: object, **_k: object) -> None:
+        raise AssertionError("the model must not be loaded when the port is taken")
+
+    monkeypatch.setattr(tb, "TransformersBackend", no_load)
+    taken = bind("127.0.0.1", 0)
+    port = taken.getsockname()[1]
+    try:
+        assert main(["llm", "serve", "--port", str(port)]) == 1
+    finally:
+        taken.close()
+    out, err = capsys.readouterr()
+    assert f"tenfold: error: cannot listen on 127.0.0.1:{port}: " in err
+    assert f"is port {port} in use?" in err
+    assert "serving" not in out and "tenfold llm serve:" not in out

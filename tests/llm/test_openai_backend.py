@@ -55,6 +55,31 @@ def test_503_is_retried_then_succeeds() -> None:
     assert (gen.usage.prefill_tokens, gen.usage.cached_tokens, gen.usage.decode_tokens) == (4, 8, 2)
 
 
+def test_a_read_timeout_on_a_generation_post_is_not_retried() -> None:
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    remote, seen = backend_with(slow, retries=3)
+    with pytest.raises(BackendError, match=r"POST http://gpu-host:8000/v1/completions failed after it was sent "
+                                           r"\(not retried\): ReadTimeout"):
+        remote.complete("hi", SamplingParams(max_tokens=2))
+    assert len(seen) == 1  # one generation queued on the server, not four
+
+
+def test_a_connect_error_on_a_post_is_retried_then_succeeds() -> None:
+    answers: list[httpx.Response | None] = [None, None, httpx.Response(200, json=COMPLETION)]
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        answer = answers.pop(0)
+        if answer is None:
+            raise httpx.ConnectError("connection refused", request=request)
+        return answer
+
+    remote, seen = backend_with(flaky, retries=2)
+    assert remote.complete("hi", SamplingParams(max_tokens=2)).text == " Paris"
+    assert len(seen) == 3
+
+
 def test_a_client_error_is_not_retried_and_quotes_the_server() -> None:
     body = {"error": {"message": "This model's maximum context length is 1024 tokens. However, you requested 5000"}}
     remote, seen = backend_with(lambda _r: httpx.Response(400, json=body), retries=3)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tenfold.errors import BackendError, ConfigError
 from tenfold.llm import SamplingParams, TransformersBackend, TransformersConfig
-from tests.llm._shared import smollm2_backend
+from tests.llm._shared import smollm2_backend, smollm2_model
 
 QUESTION = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
 DOC = (
@@ -143,3 +144,65 @@ def test_config_is_validated() -> None:
         TransformersConfig(threads=0)
     with pytest.raises(ConfigError, match="dtype"):
         TransformersConfig.from_dict({"dtype": "float8"})
+
+
+def _tiny_gemma3(root: Path) -> Path:
+    """A random 2-layer Gemma3 (one sliding layer, window 8) with SmolLM2's tokenizer, in ``root``."""
+    import shutil
+
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    for f in smollm2_model().hf_dir.iterdir():
+        if "token" in f.name:
+            shutil.copy(f, root / f.name)
+    cfg = Gemma3TextConfig(vocab_size=49152, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                           num_attention_heads=2, num_key_value_heads=1, head_dim=8, sliding_window=8,
+                           max_position_embeddings=256, layer_types=["sliding_attention", "full_attention"])
+    torch.manual_seed(0)
+    Gemma3ForCausalLM(cfg).save_pretrained(root)
+    return root
+
+
+def test_a_sliding_window_model_turns_prefix_reuse_off_and_matches_a_cold_run(tmp_path: Path) -> None:
+    gemma = TransformersBackend(_tiny_gemma3(tmp_path))
+    assert gemma.sliding_window == 8
+    assert not gemma.supports_prefix_cache
+    doc = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    params = SamplingParams(max_tokens=4, logprobs=True)
+    gemma.complete(doc + "alpha beta", params)
+    second = gemma.complete(doc + "gamma delta", params)  # crashed in DynamicCache.crop before
+    cold_backend = TransformersBackend(tmp_path, TransformersConfig(prefix_cache_entries=0))
+    cold = cold_backend.complete(doc + "gamma delta", params)
+    assert second.usage.cached_tokens == 0
+    assert second.token_ids == cold.token_ids
+    assert [t.logprob for t in second.token_logprobs] == pytest.approx([t.logprob for t in cold.token_logprobs])
+    assert gemma.cached_sequences() == 0
+
+
+def test_a_cache_runtime_error_is_a_backend_error() -> None:
+    from tenfold.llm.transformers_backend import _HFStep
+
+    class Unshrinkable:
+        def get_seq_length(self) -> int:
+            return 20
+
+        def crop(self, _n: int) -> None:
+            raise RuntimeError("sliding window cache cannot be cropped")
+
+    step = _HFStep.__new__(_HFStep)
+    with pytest.raises(BackendError, match="cannot reuse a cached prefix of 12 tokens: sliding window cache"):
+        step.crop(Unshrinkable(), 12)
+
+
+def test_sliding_window_detection() -> None:
+    from types import SimpleNamespace
+
+    from tenfold.llm.transformers_backend import _sliding_window
+
+    assert _sliding_window(SimpleNamespace()) is None  # llama: no sliding_window at all
+    assert _sliding_window(SimpleNamespace(sliding_window=4096, use_sliding_window=False)) is None  # qwen2
+    assert _sliding_window(SimpleNamespace(sliding_window=4096, layer_types=["full_attention"] * 2)) is None
+    gemma3 = SimpleNamespace(sliding_window=512, layer_types=["sliding_attention", "full_attention"])
+    assert _sliding_window(gemma3) == 512
+    assert _sliding_window(SimpleNamespace(sliding_window=4096)) == 4096  # mistral

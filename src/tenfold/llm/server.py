@@ -14,28 +14,32 @@ wrap their own backends the same way (``make_app(backend)``). Endpoints:
   ``tenfold:num_requests_waiting`` and ``tenfold:kv_cache_usage_perc``.
 
 Requests are parsed by hand, so any malformed body (bad JSON, a wrong type, an out-of-range
-value, a prompt over the context window) is an HTTP 400 with an OpenAI-style JSON error body
+value, a prompt over the context window, an explicit ``max_tokens`` that does not fit beside
+the prompt, ``stream`` with ``logprobs``) is an HTTP 400 with an OpenAI-style JSON error body
 and the server keeps serving. One backend call runs at a time (a lock); waiting requests
-are counted for ``/metrics``.
+are counted for ``/metrics``. A stream decodes in a worker thread that holds the lock and
+checks between pieces whether the client is still there, so a disconnect frees the server.
 """
 
 # NOTE: no `from __future__ import annotations` here: FastAPI reads the endpoints' annotations
 # at run time, and `Request` is imported inside make_app to keep fastapi out of `import tenfold.llm`.
+import asyncio
 import json
+import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tenfold.errors import BackendError, ConfigError
 
-from .backend import Generation, LLMBackend, SamplingParams, check_messages
+from .backend import Generation, GenerationStream, LLMBackend, SamplingParams, check_messages
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-__all__ = ["RequestError", "make_app", "serve"]
+__all__ = ["RequestError", "bind", "check_port", "make_app", "serve"]
 
 
 class RequestError(Exception):
@@ -62,6 +66,13 @@ def _get(body: dict[str, Any], key: str, types: tuple[type, ...], default: Any) 
     return value
 
 
+def _max_tokens_key(body: dict[str, Any], chat: bool) -> str | None:
+    """The key the client set the decode budget with, or None when it left the default."""
+    if chat and body.get("max_completion_tokens") is not None:
+        return "max_completion_tokens"
+    return "max_tokens" if body.get("max_tokens") is not None else None
+
+
 def _params(body: dict[str, Any], *, chat: bool, default_max: int) -> SamplingParams:
     stop = _get(body, "stop", (str, list), [])
     stops = [stop] if isinstance(stop, str) else stop
@@ -76,7 +87,8 @@ def _params(body: dict[str, Any], *, chat: bool, default_max: int) -> SamplingPa
         top = int(_get(body, "top_logprobs", (int,), 0))
         if top and not logprobs:
             raise RequestError("'top_logprobs' needs 'logprobs': true", "top_logprobs")
-        max_tokens = _get(body, "max_completion_tokens", (int,), None) or _get(body, "max_tokens", (int,), default_max)
+        completion = _get(body, "max_completion_tokens", (int,), None)
+        max_tokens = completion if completion is not None else _get(body, "max_tokens", (int,), default_max)
     else:
         lp = _get(body, "logprobs", (int,), None)
         logprobs, top = lp is not None, int(lp or 0)
@@ -92,7 +104,12 @@ def _params(body: dict[str, Any], *, chat: bool, default_max: int) -> SamplingPa
             top_logprobs=top,
         )
     except ConfigError as exc:
-        raise RequestError(f"'{exc.field}' = {exc.value!r}: {exc.allowed}", exc.field) from None
+        field = exc.field
+        if field == "max_tokens":
+            field = _max_tokens_key(body, chat) or field
+        elif field == "top_logprobs" and not chat:
+            field = "logprobs"  # the completions API's name for the top-k count
+        raise RequestError(f"'{field}' = {exc.value!r}: {exc.allowed}", field) from None
 
 
 def _usage(gen: Generation) -> dict[str, Any]:
@@ -171,29 +188,52 @@ def _handle(state: _State, body: dict[str, Any], *, chat: bool) -> tuple[Iterato
     default_max = 16 if not chat else min(512, backend.context_window)
     params = _params(body, chat=chat, default_max=default_max)
     stream = bool(_get(body, "stream", (bool,), False))
+    if stream and (params.logprobs or params.top_logprobs):
+        # Streamed pieces are not one token each, so per-token logprobs have no chunk to ride on.
+        raise RequestError("'logprobs' is not supported with 'stream': true; request logprobs without streaming",
+                           "logprobs")
+    started: GenerationStream | None = None
+    call: Callable[[], Generation]
     if chat:
         messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise RequestError(f"'messages' must be a non-empty list of messages, got {messages!r:.80}", "messages")
         try:
-            turns: Sequence[dict[str, str]] = check_messages(messages if isinstance(messages, list) else [])
+            turns: Sequence[dict[str, str]] = check_messages(messages)
         except BackendError as exc:
             raise RequestError(str(exc), "messages") from None
         flags = {
             "add_generation_prompt": bool(_get(body, "add_generation_prompt", (bool,), True)),
             "continue_final_message": bool(_get(body, "continue_final_message", (bool,), False)),
         }
-        if stream and hasattr(backend, "stream_chat"):
-            started = backend.stream_chat(turns, params, **flags)
-            return iter(started), lambda: started.result
-        return None, lambda: backend.chat(turns, params, **flags)
-    prompt = body.get("prompt")
-    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-        prompt = prompt[0]
-    if not isinstance(prompt, str) or not prompt:
-        raise RequestError(f"'prompt' must be a non-empty string, got {prompt!r:.80}", "prompt")
-    if stream and hasattr(backend, "stream_complete"):
-        started = backend.stream_complete(prompt, params)
-        return iter(started), lambda: started.result
-    return None, lambda: backend.complete(prompt, params)
+        if hasattr(backend, "stream_chat"):
+            started = backend.stream_chat(turns, params, **flags)  # lazy: tokenizes, decodes nothing yet
+        call = lambda: backend.chat(turns, params, **flags)  # noqa: E731
+    else:
+        prompt = body.get("prompt")
+        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+            prompt = prompt[0]
+        if not isinstance(prompt, str) or not prompt:
+            raise RequestError(f"'prompt' must be a non-empty string, got {prompt!r:.80}", "prompt")
+        if hasattr(backend, "stream_complete"):
+            started = backend.stream_complete(prompt, params)
+        text = prompt
+        call = lambda: backend.complete(text, params)  # noqa: E731
+    prompt_tokens = getattr(started, "prompt_tokens", None)  # in-process streams know it before decoding
+    key = _max_tokens_key(body, chat)
+    window = backend.context_window
+    if key is not None and isinstance(prompt_tokens, int) and prompt_tokens + params.max_tokens > window:
+        # vLLM's behaviour: an explicit budget that cannot fit is an error, not a silent cap.
+        raise RequestError(
+            f"'{key}' = {params.max_tokens} is too large: the prompt has {prompt_tokens} tokens and model "
+            f"{backend.name!r} has a context window of {window} tokens, so at most "
+            f"{max(window - prompt_tokens, 0)} tokens can be decoded",
+            key,
+        )
+    if started is not None and (stream or prompt_tokens is not None):
+        final = started
+        return (iter(final) if stream else None), lambda: final.result
+    return None, call
 
 
 def make_app(backend: LLMBackend) -> "FastAPI":
@@ -201,6 +241,7 @@ def make_app(backend: LLMBackend) -> "FastAPI":
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     state = _State(backend)
     app = FastAPI(title="tenfold llm serve", docs_url=None, redoc_url=None)
@@ -213,6 +254,12 @@ def make_app(backend: LLMBackend) -> "FastAPI":
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(RequestError(f"malformed request: {exc.errors()}").body(), status_code=400)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Unknown routes (404) and methods (405) get the same OpenAI-style body as everything else.
+        error = RequestError(f"{_req.method} {_req.url.path}: {exc.detail}", status=exc.status_code)
+        return JSONResponse(error.body(), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
     @app.exception_handler(Exception)
     async def _internal(_req: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(RequestError(f"internal error: {exc}", status=500).body(), status_code=500)
@@ -223,6 +270,8 @@ def make_app(backend: LLMBackend) -> "FastAPI":
             data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RequestError(f"the request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise RequestError("the request body is nested too deeply to parse") from None
         if not isinstance(data, dict):
             raise RequestError("the request body must be a JSON object")
         return data
@@ -291,22 +340,60 @@ def make_app(backend: LLMBackend) -> "FastAPI":
             doc = {"id": rid, "object": chunk_kind, "created": created, "model": backend.name, "choices": [choice]}
             return f"data: {json.dumps(doc)}\n\n"
 
-        def events() -> Iterator[str]:
-            # The lock is taken when the first event is pulled, so an abandoned stream holds nothing.
+        def pump(emit: Callable[[tuple[str, Any]], None], stop: threading.Event) -> None:
+            # Decoding runs in this worker thread, which holds the backend lock; it checks `stop`
+            # between pieces, so a client that goes away ends the decoding and frees the lock.
             state.acquire()
+            it = iter(pieces) if pieces is not None else iter(())
             try:
-                for piece in pieces if pieces is not None else iter(()):
-                    yield chunk(piece, None)
-                gen = finish()
-                yield chunk("" if pieces is not None else gen.text, gen.finish_reason)
-                doc = {"id": rid, "object": chunk_kind, "created": created, "model": backend.name,
-                       "choices": [], "usage": _usage(gen)}
-                yield f"data: {json.dumps(doc)}\n\n"
+                if stop.is_set():
+                    return
+                for piece in it:
+                    emit(("piece", piece))
+                    if stop.is_set():
+                        return
+                emit(("done", finish()))
             except (BackendError, ConfigError) as exc:
-                yield f"data: {json.dumps(RequestError(str(exc)).body())}\n\n"
+                emit(("error", RequestError(str(exc))))
+            except Exception as exc:  # reported to the client; the server keeps serving
+                emit(("error", RequestError(f"internal error: {exc}", status=500)))
             finally:
+                close = getattr(it, "close", None)
+                if callable(close):
+                    close()
                 state.release()
-            yield "data: [DONE]\n\n"
+                emit(("end", None))
+
+        async def events() -> AsyncIterator[str]:
+            loop = asyncio.get_running_loop()
+            queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+            stop = threading.Event()
+
+            def emit(item: tuple[str, Any]) -> None:
+                try:
+                    loop.call_soon_threadsafe(queue.put_nowait, item)
+                except RuntimeError:  # the event loop is gone (server shutting down)
+                    stop.set()
+
+            threading.Thread(target=pump, args=(emit, stop), name="tenfold-llm-stream", daemon=True).start()
+            try:
+                while True:
+                    kind_, value = await queue.get()
+                    if kind_ == "piece":
+                        yield chunk(value, None)
+                    elif kind_ == "done":
+                        gen: Generation = value
+                        yield chunk("" if pieces is not None else gen.text, gen.finish_reason)
+                        doc = {"id": rid, "object": chunk_kind, "created": created, "model": backend.name,
+                               "choices": [], "usage": _usage(gen)}
+                        yield f"data: {json.dumps(doc)}\n\n"
+                    elif kind_ == "error":
+                        yield f"data: {json.dumps(value.body())}\n\n"
+                    else:
+                        break
+                yield "data: [DONE]\n\n"
+            finally:
+                stop.set()  # a disconnect cancels this generator here; the worker stops at its next piece
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
@@ -327,11 +414,45 @@ def make_app(backend: LLMBackend) -> "FastAPI":
     return app
 
 
-def serve(backend: LLMBackend, *, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the server in the foreground until interrupted (loopback only by default)."""
-    import uvicorn
+def check_port(port: int) -> int:
+    """``port`` if it is a TCP port number (0..65535; 0 picks a free one), else ConfigError."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ConfigError("port", port, "must be a TCP port number in 0..65535")
+    return port
 
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; BackendError naming the port when it cannot be bound."""
+    check_port(port)
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise BackendError(f"host {host!r} is not a loopback address; tenfold serves on 127.0.0.1 only")
-    print(f"tenfold llm serve: {backend.name} on http://{host}:{port}/v1", flush=True)
-    uvicorn.run(make_app(backend), host=host, port=port, log_level="warning")
+    family = socket.AF_INET6 if host == "::1" else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise BackendError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (is port {port} in use?)") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(backend: LLMBackend, *, host: str = "127.0.0.1", port: int = 8000, sock: socket.socket | None = None) -> None:
+    """Run the server in the foreground until interrupted (loopback only by default).
+
+    ``sock``: a socket from :func:`bind` (the CLI binds before loading the model, so a taken
+    port fails fast); otherwise ``host:port`` is bound here. The banner prints once bound.
+    """
+    import uvicorn
+
+    if sock is None:
+        sock = bind(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    print(f"tenfold llm serve: {backend.name} on http://{bound_host}:{bound_port}/v1", flush=True)
+    server = uvicorn.Server(uvicorn.Config(make_app(backend), log_level="warning"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

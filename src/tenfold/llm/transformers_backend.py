@@ -82,14 +82,20 @@ class _HFStep:
             cache = DynamicCache(config=self.model.config)
         input_ids = torch.tensor([list(ids)], dtype=torch.long)  # (1, T)
         # logits_to_keep=1: only the last position's logits, not (T, 49k) for the whole prompt.
-        out = self.model(input_ids=input_ids, use_cache=True, logits_to_keep=1, **{self._cache_arg: cache})
+        try:
+            out = self.model(input_ids=input_ids, use_cache=True, logits_to_keep=1, **{self._cache_arg: cache})
+        except RuntimeError as exc:
+            raise BackendError(f"the model's forward pass failed on {len(ids)} tokens: {exc}") from exc
         return out.logits[0, -1], getattr(out, self._cache_arg)  # (V,), cache
 
     def crop(self, cache: Any, n: int) -> Any:
         copied = copy.deepcopy(cache)
         extra = copied.get_seq_length() - n
         if extra > 0:
-            copied.crop(-extra)  # transformers 5: a negative count removes that many tokens
+            try:
+                copied.crop(-extra)  # transformers 5: a negative count removes that many tokens
+            except RuntimeError as exc:  # e.g. a sliding-window layer past its window
+                raise BackendError(f"cannot reuse a cached prefix of {n} tokens: {exc}") from exc
         return copied
 
     def decode(self, ids: Sequence[int]) -> str:
@@ -97,6 +103,18 @@ class _HFStep:
 
     def token_text(self, token_id: int) -> str:
         return str(self.tokenizer.decode([token_id]))
+
+
+def _sliding_window(config: Any) -> int | None:
+    """The sliding-window size if any attention layer of ``config`` slides, else None."""
+    config = getattr(config, "text_config", None) or config
+    window = getattr(config, "sliding_window", None)
+    layer_types = getattr(config, "layer_types", None)
+    if layer_types is not None:
+        slides = any("sliding" in str(t) for t in layer_types)
+    else:
+        slides = bool(getattr(config, "use_sliding_window", True))
+    return int(window) if slides and isinstance(window, int) and window > 0 else None
 
 
 @api(stability="beta")
@@ -130,6 +148,8 @@ class TransformersBackend:
             window = min(window, self.config.context_window)
         self._window = window
         self._prefix: PrefixKVCache[Any] = PrefixKVCache(self.config.prefix_cache_entries)
+        self.sliding_window = _sliding_window(hf_model.config)
+        """The model's attention window when some layer slides (then no prefix reuse), else None."""
 
     # -- LLMBackend ---------------------------------------------------------------------------
     @property
@@ -142,7 +162,9 @@ class TransformersBackend:
 
     @property
     def supports_prefix_cache(self) -> bool:
-        return self.config.prefix_cache_entries > 0
+        # A sliding-window layer's cache keeps only its last window of tokens and cannot be cropped
+        # back to a shorter prefix, so prefix reuse is off for such models (gemma3).
+        return self.config.prefix_cache_entries > 0 and self.sliding_window is None
 
     def complete(self, prompt: str, params: SamplingParams | None = None) -> Generation:
         return self.stream_complete(prompt, params).result
