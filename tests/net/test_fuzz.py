@@ -89,4 +89,8 @@ def test_receive_loop_survives_mutated_stream() -> None:
         rx.render(i / 30 + 0.03)
         rx.poll(i / 30 + 0.03)
     assert rx.malformed > 0
-    assert len(rx.rendered) > 100
+    # A bit flip in the SSRC makes a packet foreign: it is dropped like a lost packet (as a
+    # demultiplexing receiver would), and without a sender to answer NACKs the lost delta
+    # packet stalls decoding until the next key frame (every 60 frames here).
+    assert (rx.malformed, rx.foreign, rx.implausible) == (5, 2, 0)
+    assert len(rx.rendered) > 60

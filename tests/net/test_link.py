@@ -161,3 +161,43 @@ def test_link_invariants(sends: list[tuple[int, int]], trace: list[int], queue: 
     assert all((d.delay_ms or 0) >= delay - 1e-6 for d in arrived)
     if queue is not None:
         assert result.drops <= len(offered)
+
+
+def test_constant_trace_gives_exactly_12_mbps_over_one_second(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # tarzan spec acceptance 5: the trace "1" gives 12.0 Mbps; the opportunity at 1000 ms
+    # serves the run's last millisecond (999, 1000], so the run holds 1000 of them.
+    for delay in (0.0, 30.0):
+        result = SimLink(ONE, LinkConfig(delay_ms=delay)).saturate(1.0)
+        assert (len(result.delivered), result.throughput_mbps) == (1000, 12.0)
+    path = tmp_path / "one.mm"
+    path.write_text("1\n")
+    data = _cli(capsys, "--trace", str(path), "--seconds", "1")
+    assert (data["throughput_mbps"], data["implied_mbps"], data["delivered"]) == (12.0, 12.0, 1000)
+
+
+def test_link_config_rejects_negative_seed_and_infinite_delay() -> None:
+    with pytest.raises(ConfigError, match=r"config field 'seed' = -1: must be in \[0, inf\]"):
+        LinkConfig(seed=-1)
+    with pytest.raises(ConfigError, match=r"config field 'delay_ms' = inf: must be a finite number"):
+        LinkConfig(delay_ms=float("inf"))
+    with pytest.raises(ConfigError, match=r"'rate_mbps' = inf: must be a finite number"):
+        cbr_schedule(float("inf"), 1.0)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--seed", "-1"], "config field 'seed' = -1: must be in [0, inf]"),
+    (["--offered-mbps", "inf"], "config field '--offered-mbps' = inf: must be a finite number > 0"),
+    (["--offered-mbps", "nan"], "config field '--offered-mbps' = nan: must be a finite number > 0"),
+    (["--seconds", "inf"], "config field '--seconds' = inf: must be a finite number > 0"),
+    (["--seconds", "0"], "config field '--seconds' = 0.0: must be a finite number > 0"),
+    (["--delay-ms", "inf"], "config field 'delay_ms' = inf: must be a finite number"),
+])
+def test_cli_non_finite_and_negative_options_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     argv: list[str], message: str) -> None:
+    path = tmp_path / "one.mm"
+    path.write_text("1\n")
+    assert main(["net", "link", "--trace", str(path), *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert message in captured.err

@@ -173,3 +173,13 @@ def _boundaries(data: bytes) -> set[int]:
         pos += 4 + 4 * int.from_bytes(data[pos + 2:pos + 4], "big")
         out.add(pos)
     return out
+
+
+def test_count_field_overflow_raises_instead_of_corrupting_the_header() -> None:
+    blocks = tuple(ReportBlock(i, 0, 0, 0, 0, 0, 0) for i in range(32))
+    with pytest.raises(DecodeError, match=r"RTCP count/format field of type 201 is 32; the 5-bit field holds 0\.\.31"):
+        ReceiverReport(1, blocks).encode()
+    with pytest.raises(DecodeError, match=r"type 203 is 33; the 5-bit field holds 0\.\.31"):
+        Bye(tuple(range(33))).encode()
+    assert decode_compound(ReceiverReport(1, blocks[:31]).encode()) == [ReceiverReport(1, blocks[:31])]
+    assert decode_compound(Bye(tuple(range(31))).encode()) == [Bye(tuple(range(31)))]

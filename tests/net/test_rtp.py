@@ -160,3 +160,12 @@ def test_truncating_a_real_packet_always_raises() -> None:
 def test_dd_too_short() -> None:
     with pytest.raises(DecodeError, match="dependency descriptor is 2 bytes; the mandatory fields need 3"):
         DependencyDescriptor.decode(b"\x80\x00")
+
+
+def test_one_byte_id_zero_is_one_padding_byte_whatever_its_length_nibble() -> None:
+    # RFC 8285 section 4.2: id 0 is padding, one byte long; libwebrtc skips it likewise.
+    block = bytes([0x03, 0x10, 0x42, 0x20, 0xAB, 0x00, 0x00, 0x00])
+    data = bytes([0x90, 96, 0, 1]) + bytes(8) + bytes.fromhex("BEDE0002") + block + b"pay"
+    packet = RtpPacket.decode(data)
+    assert packet.extensions == (HeaderExtension(1, b"\x42"), HeaderExtension(2, b"\xab"))
+    assert packet.payload == b"pay"

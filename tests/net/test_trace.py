@@ -133,3 +133,34 @@ def test_stats_of_a_real_trace() -> None:
     assert stats.duration_s == 140.0
     assert stats.mean_mbps == pytest.approx(58655 * 12000 / 140_000_000, rel=1e-12)
     assert stats.min_mbps <= stats.p5_mbps <= stats.p50_mbps <= stats.p95_mbps <= stats.max_mbps
+
+
+def test_cooked_missing_file_and_non_finite_values_name_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.cooked"
+    with pytest.raises(TraceError, match=r"nope\.cooked: cannot read cooked trace: .*No such file"):
+        load_cooked(missing)
+    for text, where in (("0 nan\n1 5\n", 1), ("0 5\nnan 5\n2 5\n", 2), ("0 inf\n1 5\n", 1), ("0 5\n-inf 5\n", 2)):
+        with pytest.raises(TraceError, match=rf"t\.mm:{where}: '.*' is not two finite numbers"):
+            load_cooked(_write(tmp_path, text))
+
+
+@pytest.mark.parametrize("item", ["1_0", "+5", "\u0661\u0662", "\uff15", "1 2", "0x3"])
+def test_trace_lines_must_be_ascii_digits(tmp_path: Path, item: str) -> None:
+    path = _write(tmp_path, f"1\n{item}\n3\n")
+    with pytest.raises(TraceError) as info:
+        load_trace(path)
+    assert str(info.value) == f"{path}:2: {item!r} is not an integer millisecond timestamp"
+    with pytest.raises(TraceError, match=r"t\.mm:2: timestamp -0 is negative; it must be >= 0"):
+        load_trace(_write(tmp_path, "1\n-0\n3\n"))
+
+
+def test_implied_rate_counts_the_opportunities_of_the_run(tmp_path: Path) -> None:
+    # The line at t serves the millisecond (t-1, t]: a run of T ms holds the lines in (0, T].
+    one = load_trace(_write(tmp_path, "1\n"))
+    assert one.count_within(1000.0) == 1000
+    assert one.implied_mbps(1.0) == 12.0
+    assert one.implied_mbps(0.001) == 12.0
+    # whole periods hold every line once, leading zeros included
+    trace = Trace([0, 0, 5, 10])
+    assert [trace.count_within(t) for t in (0, 5, 10, 20, 25)] == [0, 1, 4, 8, 9]
+    assert trace.implied_mbps(0.02) == trace.mean_mbps

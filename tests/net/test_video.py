@@ -204,3 +204,72 @@ def test_a_call_that_never_gets_past_the_warm_up_frames_is_one_long_freeze() -> 
         rx.render(f.capture_s + 0.5)
     q = rx.qoe(60.0)
     assert (q.frames, q.freezes, q.freeze_rate) == (3, 1, 1.0)
+
+
+# -- foreign SSRCs and implausible frame indices (audit: a stray packet discarded the call) --
+
+def _rx_packet(seq: int, frame: int, *, key: bool = False, ssrc: int = 1) -> bytes:
+    return RtpPacket(96, seq, round(frame / FPS * 90_000), ssrc,
+                     payload=FrameDescriptor(frame, 0, 1, key).encode() + bytes(100)).encode()
+
+
+def _stream_with_stray(stray: bytes | None) -> VideoReceiver:
+    rx = VideoReceiver()
+    seq = 0
+    for f in range(60):
+        now = f / FPS + 0.02
+        if stray is not None and f == 10:
+            rx.on_datagram(stray, now)
+        if f != 11:  # frame 11 arrives late, with frame 12
+            rx.on_datagram(_rx_packet(seq, f, key=f == 0), now)
+            seq += 1
+        if f == 12:
+            rx.on_datagram(_rx_packet(seq, 11), now)
+            seq += 1
+        rx.render(now + 0.2)
+    return rx
+
+
+def test_stray_packet_from_another_ssrc_is_dropped_and_counted() -> None:
+    rx = _stream_with_stray(_rx_packet(5000, 1_000_000, key=True, ssrc=99))
+    assert [f.index for f in rx.rendered] == list(range(60))
+    assert (rx.foreign, rx.implausible, rx.malformed, rx.media_ssrc) == (1, 0, 0, 1)
+
+
+def test_frame_index_far_ahead_of_the_sequence_number_is_dropped() -> None:
+    rx = _stream_with_stray(_rx_packet(5000, 1_000_000, key=True, ssrc=1))
+    assert [f.index for f in rx.rendered] == list(range(60))
+    assert (rx.foreign, rx.implausible) == (0, 1)
+
+
+def test_receiver_locks_onto_the_first_ssrc_or_the_configured_one() -> None:
+    rx = VideoReceiver()
+    rx.on_datagram(_rx_packet(0, 0, key=True, ssrc=7), 0.0)
+    rx.on_datagram(_rx_packet(1, 1, ssrc=8), 0.04)
+    assert (rx.media_ssrc, rx.packets, rx.foreign) == (7, 1, 1)
+    fixed = VideoReceiver(media_ssrc=8)
+    fixed.on_datagram(_rx_packet(0, 0, key=True, ssrc=7), 0.0)
+    assert (fixed.packets, fixed.foreign) == (0, 1)
+
+
+def test_first_packet_may_lead_at_most_max_frame_lead() -> None:
+    rx = VideoReceiver()
+    rx.on_datagram(_rx_packet(0, VideoReceiver.MAX_FRAME_LEAD + 1, key=True), 0.0)
+    assert (rx.packets, rx.implausible) == (0, 1)
+    rx.on_datagram(_rx_packet(1, VideoReceiver.MAX_FRAME_LEAD, key=True), 0.0)
+    assert (rx.packets, rx.implausible) == (1, 1)
+
+
+def test_outage_longer_than_max_frame_lead_still_resumes() -> None:
+    # 20 s without a packet: frame and sequence number advance together, so the key frame
+    # after the outage is plausible and the receiver resumes at it.
+    rx = VideoReceiver(PlayoutConfig(nack=False))
+    for f in range(10):
+        rx.on_datagram(_rx_packet(f, f, key=f == 0), f / FPS)
+        rx.render(f / FPS + 0.2)
+    gap = 600
+    for f in range(10 + gap, 20 + gap):
+        rx.on_datagram(_rx_packet(f, f, key=f == 10 + gap), f / FPS)
+        rx.render(f / FPS + 0.2)
+    assert rx.implausible == 0
+    assert [f.index for f in rx.rendered] == list(range(10)) + list(range(10 + gap, 20 + gap))

@@ -66,3 +66,30 @@ def test_models_lists_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["vision", "models"]) == 0
     out = capsys.readouterr().out
     assert "yolo-person\tdetector" in out and "trained in-process" in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["vision", "show", "--seed", "-1"], "config field '--seed' = -1: must be >= 0"),
+    (["vision", "show", "--out", "{tmp}/x.txt"], "config field '--out' = '{tmp}/x.txt': must end in an image suffix"),
+    (["vision", "show", "--out", "/proc/nope/x.png"],
+     "config field '--out' = '/proc/nope/x.png': its directory cannot be created"),
+    (["vision", "detect", "missing.mp4", "--stride", "0"], "config field '--stride' = 0: must be >= 1"),
+    (["vision", "detect", "missing.mp4", "--stride", "-3"], "config field '--stride' = -3: must be >= 1"),
+])
+def test_bad_seed_out_and_stride_exit_2_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         argv: list[str], message: str) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if "--out" not in argv and argv[1] == "show":
+        argv += ["--out", str(tmp_path / "v.png")]
+    assert main(argv) == 2
+    assert message.replace("{tmp}", str(tmp_path)) in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_world_seeds_must_be_non_negative() -> None:
+    from tenfold.errors import ConfigError
+    from tenfold.vision import DriveWorld, PanoramaWorld
+
+    for world in (PanoramaWorld, DriveWorld):
+        with pytest.raises(ConfigError, match=r"config field 'seed' = -1: must be in \[0, inf\]"):
+            world(seed=-1)

@@ -57,3 +57,16 @@ def test_labels_do_not_match_across_classes() -> None:
 def test_bad_parameters() -> None:
     with pytest.raises(ConfigError, match="iou_threshold"):
         IouTracker(iou_threshold=1.5)
+
+
+def test_zero_threshold_never_matches_disjoint_boxes_or_other_labels() -> None:
+    tr = IouTracker(iou_threshold=0.0, min_hits=1)
+    first = tr.update([Box(0, 0, 10, 10, "person")])
+    assert [b.ident for b in first] == [0]
+    # no overlap at all: a new track, not a match
+    assert [b.ident for b in tr.update([Box(50, 50, 60, 60, "person")])] == [1]
+    # full overlap with track 1's box but another label: a new track
+    assert [b.ident for b in tr.update([Box(50, 50, 60, 60, "car")])] == [2]
+    # touching overlap of the same label still matches at threshold 0
+    assert [b.ident for b in tr.update([Box(55, 55, 65, 65, "car")])] == [2]
+    assert tr.unique_count == 3

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from tenfold.core.registry import COMMANDS, CommandGroup
@@ -19,17 +20,18 @@ __all__: list[str] = []
 
 
 def _cmd_link(args: argparse.Namespace) -> int:
+    from tenfold.errors import ConfigError
     from tenfold.net.link import LinkConfig, SimLink, cbr_schedule
     from tenfold.net.trace import load_trace
 
     config = LinkConfig(delay_ms=args.delay_ms, queue_packets=args.queue_packets, queue_bytes=args.queue_bytes,
                         loss=args.loss, seed=args.seed)  # bad usage (exit 2) before a bad file (exit 1)
+    if args.seconds is not None and not (math.isfinite(args.seconds) and args.seconds > 0):
+        raise ConfigError("--seconds", args.seconds, "must be a finite number > 0")
+    if args.offered_mbps is not None and not (math.isfinite(args.offered_mbps) and args.offered_mbps > 0):
+        raise ConfigError("--offered-mbps", args.offered_mbps, "must be a finite number > 0")
     trace = load_trace(args.trace)
     seconds = args.seconds if args.seconds is not None else trace.period_ms / 1000.0
-    if seconds <= 0:
-        from tenfold.errors import ConfigError
-
-        raise ConfigError("--seconds", seconds, "must be > 0")
     link = SimLink(trace, config)
     if args.offered_mbps is None:
         result = link.saturate(seconds)

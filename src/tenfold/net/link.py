@@ -23,6 +23,7 @@ report each packet's fate.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,11 @@ __all__ = [
 _EPS_MS = 1e-6  # float slack when mapping seconds to trace milliseconds
 
 
+def _check_finite(field: str, value: float) -> None:
+    if not math.isfinite(value):
+        raise ConfigError(field, value, "must be a finite number")
+
+
 @dataclass(frozen=True)
 class LinkConfig(Config):
     """One direction of an emulated bottleneck."""
@@ -68,6 +74,8 @@ class LinkConfig(Config):
 
     def __post_init__(self) -> None:
         check_range("delay_ms", self.delay_ms, lo=0.0)
+        _check_finite("delay_ms", self.delay_ms)
+        check_range("seed", self.seed, lo=0)
         if self.queue_packets is not None:
             check_range("queue_packets", self.queue_packets, lo=1)
         if self.queue_bytes is not None:
@@ -105,10 +113,12 @@ class Delivery:
 class LinkResult:
     """Per-packet outcomes of a run of ``duration_s`` and the summary the CLI prints.
 
-    Sends happen in ``[0, duration_s)``; the run continues for the fixed delay, so what
-    left the bottleneck in ``[0, duration_s)`` is what arrives in ``[delay_s, duration_s +
-    delay_s)``, and throughput is measured over that window: a constant link then reports
-    its rate, not its rate less the delay's share of the run.
+    Sends happen in ``[0, duration_s)``; the run continues for the fixed delay. The trace
+    line at t serves the millisecond ``(t - 1, t]``, so the run's opportunities are those in
+    ``(0, duration_s]`` and what left the bottleneck on them arrives in ``(delay_s,
+    duration_s + delay_s]``; throughput is measured over that window: a constant link then
+    reports its rate (trace "1": 12.0 Mbps over any whole number of ms), not its rate less
+    the delay's share of the run or one opportunity short.
     """
 
     deliveries: tuple[Delivery, ...]
@@ -117,8 +127,8 @@ class LinkResult:
 
     @property
     def delivered(self) -> list[Delivery]:
-        end = self.duration_s + self.delay_s
-        return [d for d in self.deliveries if d.arrived_s is not None and d.arrived_s < end]
+        start, end = self.delay_s + _EPS_MS / 1000.0, self.duration_s + self.delay_s + _EPS_MS / 1000.0
+        return [d for d in self.deliveries if d.arrived_s is not None and start < d.arrived_s <= end]
 
     @property
     def drops(self) -> int:
@@ -163,6 +173,8 @@ def cbr_schedule(rate_mbps: float, seconds: float, size: int = MTU_BYTES, start_
         tuple[float, int]]:
     """Constant-bit-rate sends of ``size`` bytes at ``rate_mbps`` for ``seconds``."""
     check_positive("rate_mbps", rate_mbps)
+    _check_finite("rate_mbps", rate_mbps)
+    _check_finite("seconds", seconds)
     gap = size * 8 / (rate_mbps * 1e6)
     count = int(seconds / gap)
     return [(start_s + i * gap, size) for i in range(count)]

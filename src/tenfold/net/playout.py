@@ -176,11 +176,19 @@ class _Frame:
 class VideoReceiver:
     """Receives one video stream; call ``on_datagram``/``on_packet``, then ``poll`` and ``render``."""
 
-    def __init__(self, config: PlayoutConfig | None = None, *, ssrc: int = 2, media_ssrc: int = 1) -> None:
+    MAX_FRAME_LEAD = 300
+    """Slack, in frames (10 s at 30 fps), of the frame-index plausibility bound in :meth:`on_packet`."""
+
+    def __init__(self, config: PlayoutConfig | None = None, *, ssrc: int = 2, media_ssrc: int | None = None) -> None:
         self.config = config or PlayoutConfig()
         self.ssrc = ssrc
         self.media_ssrc = media_ssrc
+        """The media stream's SSRC; ``None`` locks onto the SSRC of the first packet accepted."""
         self.malformed = 0
+        self.foreign = 0
+        """Packets from an SSRC other than :attr:`media_ssrc`, dropped."""
+        self.implausible = 0
+        """Packets whose frame index leads further than their sequence number allows, dropped."""
         self.ignored = 0
         self.packets = 0
         self.duplicates = 0
@@ -193,6 +201,7 @@ class VideoReceiver:
         self._highest: int | None = None  # unwrapped
         self._missing: dict[int, tuple[float, int]] = {}  # unwrapped seq -> (next NACK time, NACKs sent)
         self._next = 0  # next frame index to decode
+        self._top: tuple[int, int] | None = None  # (highest frame index accepted, unwrapped seq of its packet)
         self._stuck_since: float | None = None
         self._need_key = False
         self._last_pli = -1e9
@@ -224,8 +233,28 @@ class VideoReceiver:
         return min(candidates, key=lambda c: abs(c - self._highest))  # type: ignore[operator]
 
     def on_packet(self, packet: RtpPacket, now_s: float) -> None:
+        """One decoded RTP packet. A packet from another SSRC is dropped (``foreign``), and so
+        is one whose frame index is implausibly far ahead (``implausible``): every frame has at
+        least one packet and a sender numbers packets in frame order, so a frame can lead the
+        highest frame accepted so far by at most as many frames as its sequence number leads
+        that frame's packet (an outage keeps this true: both advance together); before any
+        packet is accepted the bound is ``MAX_FIRST_LEAD`` frames ahead of the next frame."""
+        if self.media_ssrc is not None and packet.ssrc != self.media_ssrc:
+            self.foreign += 1
+            return
         desc = FrameDescriptor.decode(packet.payload)
         seq = self._unwrap(packet.sequence_number)
+        if self._top is None:
+            plausible = desc.frame - self._next <= self.MAX_FRAME_LEAD
+        else:
+            plausible = desc.frame - self._top[0] <= max(0, seq - self._top[1]) + self.MAX_FRAME_LEAD
+        if not plausible:
+            self.implausible += 1
+            return
+        if self.media_ssrc is None:
+            self.media_ssrc = packet.ssrc
+        if self._top is None or desc.frame > self._top[0]:
+            self._top = (desc.frame, seq)
         if seq in self._seen:
             self.duplicates += 1
             return
@@ -271,14 +300,14 @@ class VideoReceiver:
                 due.append(seq & 0xFFFF)
                 self._missing[seq] = (now_s + cfg.nack_interval_ms / 1000.0, sent + 1)
         if due:
-            out.append(Nack.from_lost(self.ssrc, self.media_ssrc, due))
+            out.append(Nack.from_lost(self.ssrc, self.media_ssrc or 0, due))
             self.nacks_sent += len(due)
         stuck = self._stuck_since is not None and now_s - self._stuck_since >= cfg.max_wait_ms / 1000.0
         if (stuck or self._need_key) and now_s - self._last_pli >= cfg.pli_interval_ms / 1000.0:
             self._need_key = True
             self._last_pli = now_s
             self.plis_sent += 1
-            out.append(Pli(self.ssrc, self.media_ssrc))
+            out.append(Pli(self.ssrc, self.media_ssrc or 0))
         return out
 
     def _extra_s(self) -> float:

@@ -215,7 +215,9 @@ def _unpack_extensions(profile: int, block: bytes) -> tuple[HeaderExtension, ...
     pos = 0
     while pos < len(block):
         head = block[pos]
-        if head == 0:  # padding between or after elements (RFC 8285 section 4.2)
+        if head == 0 or (profile == _ONE_BYTE_PROFILE and head >> 4 == 0):
+            # padding between or after elements: a one-byte element with id 0 is one byte long
+            # whatever its length nibble (RFC 8285 section 4.2; libwebrtc skips it the same way)
             pos += 1
             continue
         if profile == _ONE_BYTE_PROFILE:

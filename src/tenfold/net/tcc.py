@@ -36,6 +36,8 @@ def rtcp_header(ptype: int, count: int, body: bytes, padded: bool = False) -> by
     """RFC 3550 section 6.4.1 common header for a body of whole 32-bit words."""
     if len(body) % 4:
         raise DecodeError(f"RTCP body of type {ptype} is {len(body)} bytes; it must be whole 32-bit words")
+    if not 0 <= count <= 31:
+        raise DecodeError(f"RTCP count/format field of type {ptype} is {count}; the 5-bit field holds 0..31")
     return struct.pack("!BBH", 0x80 | (int(padded) << 5) | count, ptype, len(body) // 4) + body
 
 

@@ -17,7 +17,9 @@ appears in training; tarzan spec section 5).
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,9 +122,18 @@ class Trace:
             cycle += 1
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
+    def count_within(self, t_ms: float) -> int:
+        """Opportunities at times in ``(0, t_ms]``: the line at t serves the millisecond
+        ``(t - 1, t]``, so a run of ``t_ms`` holds exactly these, and whole periods hold
+        ``len(self)`` each (``[0, t_ms)`` would miss the lines equal to the period)."""
+        if t_ms <= 0:
+            return 0
+        through = self.count_until(math.floor(t_ms + _EPS_MS) + 1)  # integer times <= t_ms
+        return through - int(np.count_nonzero(self.timestamps_ms == 0))
+
     def implied_mbps(self, seconds: float) -> float:
-        """Capacity the opportunities in ``[0, seconds)`` imply, in Mbps."""
-        return self.count_until(seconds * 1000.0) * MTU_BYTES * 8 / (seconds * 1e6)
+        """Capacity the opportunities in ``(0, seconds]`` imply, in Mbps (see :meth:`count_within`)."""
+        return self.count_within(seconds * 1000.0) * MTU_BYTES * 8 / (seconds * 1e6)
 
     def stats(self, bin_ms: int = 1000) -> TraceStats:
         return TraceStats.of(self, bin_ms)
@@ -163,6 +174,10 @@ def _bin_counts(trace: Trace, bin_ms: int) -> np.ndarray:
     return np.bincount(index, minlength=bins)[:bins]
 
 
+_DIGITS = re.compile(r"[0-9]+")
+_EPS_MS = 1e-6  # float slack when mapping seconds to trace milliseconds
+
+
 @api(stability="beta")
 def load_trace(path: str | Path) -> Trace:
     """Read a Mahimahi trace; TraceError with ``file:line`` on the first bad line."""
@@ -178,12 +193,11 @@ def load_trace(path: str | Path) -> Trace:
         item = line.strip()
         if not item:
             raise TraceError(f"{path}:{number}: empty line; expected an integer millisecond timestamp")
-        try:
-            value = int(item)
-        except ValueError:
-            raise TraceError(f"{path}:{number}: {item[:40]!r} is not an integer millisecond timestamp") from None
-        if value < 0:
-            raise TraceError(f"{path}:{number}: timestamp {value} is negative; it must be >= 0")
+        if not _DIGITS.fullmatch(item):  # int() would also take '1_0', '+5' and non-ASCII digits
+            if item[:1] == "-" and _DIGITS.fullmatch(item[1:]):
+                raise TraceError(f"{path}:{number}: timestamp {item} is negative; it must be >= 0")
+            raise TraceError(f"{path}:{number}: {item[:40]!r} is not an integer millisecond timestamp")
+        value = int(item)
         if value < previous:
             raise TraceError(f"{path}:{number}: timestamp {value} is below the previous {previous}; "
                              "timestamps must not decrease")
@@ -307,7 +321,11 @@ def load_cooked(path: str | Path) -> Trace:
     path = Path(path)
     times: list[float] = []
     rates: list[float] = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TraceError(f"{path}: cannot read cooked trace: {exc}") from None
+    for number, line in enumerate(text.splitlines(), start=1):
         parts = line.split()
         if len(parts) != 2:
             raise TraceError(f"{path}:{number}: expected 'seconds Mbps', got {line[:40]!r}")
@@ -315,6 +333,8 @@ def load_cooked(path: str | Path) -> Trace:
             t, r = float(parts[0]), float(parts[1])
         except ValueError:
             raise TraceError(f"{path}:{number}: {line[:40]!r} is not two numbers") from None
+        if not (math.isfinite(t) and math.isfinite(r)):
+            raise TraceError(f"{path}:{number}: {line[:40]!r} is not two finite numbers")
         if r < 0 or (times and t <= times[-1]) or t < 0:
             raise TraceError(f"{path}:{number}: time {t} must increase and rate {r} must be >= 0")
         times.append(t)

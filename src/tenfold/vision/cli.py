@@ -3,7 +3,7 @@
 Registered in :data:`tenfold.core.registry.COMMANDS` at import time; heavy imports (cv2,
 torch, av, onnxruntime) happen inside the verbs, so ``tenfold --help`` stays fast.
 
-- ``tenfold vision show --world panorama --pan 30 --tilt 0 --zoom 2 --seed 1 --out view.png``
+- ``tenfold vision show --world panorama --pan 0 --zoom 2 --seed 1 --frame 300 --out view.png``
   writes one rendered view with its ground-truth boxes drawn (people red, cars green; the
   drive world ignores pan/tilt/zoom and colours by class).
 - ``tenfold vision detect VIDEO --detector yolo-person|hog|...`` prints one line per frame:
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -46,6 +47,22 @@ def draw_boxes(image: Image, boxes: tuple[Box, ...] | list[Box], scale: int = 1)
     return out
 
 
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def _check_out(out: Path) -> Path:
+    """``--out`` must name an image file OpenCV can write in a directory that exists or can be made."""
+    if out.suffix.lower() not in _IMAGE_SUFFIXES:
+        raise ConfigError("--out", str(out), f"must end in an image suffix ({', '.join(_IMAGE_SUFFIXES)})")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("--out", str(out), f"its directory cannot be created: {exc.strerror or exc}") from None
+    if out.is_dir() or not os.access(out.parent, os.W_OK):
+        raise ConfigError("--out", str(out), "must be a writable file path")
+    return out
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     import cv2
 
@@ -56,6 +73,9 @@ def _cmd_show(args: argparse.Namespace) -> int:
     WORLDS.get(args.world)
     if args.scale < 1 or args.scale > 8:
         raise ConfigError("scale", args.scale, "must be in [1, 8]")
+    if args.seed < 0:
+        raise ConfigError("--seed", args.seed, "must be >= 0")
+    out = _check_out(Path(args.out))  # before rendering: a bad path fails fast
     if args.world == "panorama":
         orientation = Orientation(args.pan, args.tilt, args.zoom)
         renderer = PTZRenderer(PanoramaWorld(seed=args.seed), args.width, args.height)
@@ -64,10 +84,12 @@ def _cmd_show(args: argparse.Namespace) -> int:
         frame = DriveWorld(seed=args.seed).render(args.frame)
     boxes = frame.truth.boxes if frame.truth else ()
     image = draw_boxes(frame.image, boxes, args.scale) if not args.no_boxes else frame.image
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise ConfigError("out", str(out), "must be a writable path ending in an image suffix (.png, .jpg)")
+    try:
+        written = cv2.imwrite(str(out), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    except cv2.error:
+        written = False
+    if not written:
+        raise ConfigError("--out", str(out), "must be a writable path ending in an image suffix (.png, .jpg)")
     counts: dict[str, int] = {}
     for b in boxes:
         counts[b.label] = counts.get(b.label, 0) + 1
@@ -80,9 +102,11 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     from .models import load_detector
     from .video import VideoSource
 
+    if args.stride < 1:  # bad usage (exit 2) before loading anything
+        raise ConfigError("--stride", args.stride, "must be >= 1")
+    stride = args.stride
     detector = load_detector(args.detector)
     source = VideoSource(args.video, max_frames=args.max_frames)
-    stride = max(1, args.stride)
     for frame in source:
         if frame.index % stride:
             continue

@@ -155,6 +155,7 @@ class DriveWorld:
     """One seeded drive stream; frames are rendered on demand by index."""
 
     def __init__(self, config: DriveConfig | None = None, seed: int = 0) -> None:
+        check_range("seed", seed, lo=0)  # numpy seeds are non-negative
         self.config = config or DriveConfig()
         self.seed = int(seed)
         rng = np.random.default_rng([self.seed, 11])

@@ -131,6 +131,7 @@ class PanoramaWorld:
     """One seeded street world: its background panorama and its agents at any time."""
 
     def __init__(self, config: PanoramaConfig | None = None, seed: int = 0) -> None:
+        check_range("seed", seed, lo=0)  # numpy seeds are non-negative
         self.config = config or PanoramaConfig()
         self.seed = int(seed)
         self._spawn()

@@ -80,7 +80,8 @@ class IouTracker:
         if ious.size:
             rows, cols = linear_sum_assignment(-ious)
             for r, c in zip(rows, cols, strict=True):
-                if ious[r, c] >= self.iou_threshold:
+                # a match needs overlap and the same label, even at iou_threshold 0
+                if same[r, c] and ious[r, c] > 0.0 and ious[r, c] >= self.iou_threshold:
                     self._match(self.tracks[r], detections[c])
                     matched_t.add(int(r))
                     matched_d.add(int(c))
