@@ -1,5 +1,5 @@
-"""Marconi in two minutes: the spec's worked example, then a seeded chat trace replayed
-through Marconi, SGLang+ and vLLM+ at 3 GB of the 7B hybrid's cache."""
+"""Marconi in two minutes: the spec's worked example at 3 GB, then a seeded chat trace
+replayed through Marconi, SGLang+ and vLLM+ at 2 GB of the 7B hybrid's cache."""
 
 from tenfold.systems.marconi import PRESETS, chat_trace, make_cache, replay
 

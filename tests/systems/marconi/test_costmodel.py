@@ -29,3 +29,18 @@ def test_bad_spec_and_unknown_preset() -> None:
         HybridModelSpec(n_ssm=1, n_attn=1, n_mlp=1, d=0, n=2)
     with pytest.raises(UnknownNameError, match="unknown model preset 'jamba'; known: nvidia-hybrid-7b"):
         HybridModelSpec.preset("jamba")
+
+
+@pytest.mark.parametrize(("field", "value"), [("d", float("nan")), ("d", 4.5), ("n_ssm", float("nan")),
+                                              ("n", True)])
+def test_spec_sizes_must_be_integers(field: str, value: object) -> None:
+    kw: dict[str, object] = {"n_ssm": 1, "n_attn": 1, "n_mlp": 1, "d": 4, "n": 2, field: value}
+    with pytest.raises(ConfigError, match=f"config field '{field}'.*must be an integer"):
+        HybridModelSpec(**kw)  # type: ignore[arg-type]
+
+
+def test_block_size_must_be_an_integer() -> None:
+    from tenfold.systems.marconi.config import MarconiConfig
+
+    with pytest.raises(ConfigError, match=r"'block_size' = 2\.5: must be an integer"):
+        MarconiConfig(block_size=2.5)  # type: ignore[arg-type]

@@ -68,6 +68,8 @@ class MarconiConfig(Config):
             check_range("alpha", self.alpha, lo=0.0)
             if math.isinf(self.alpha):  # 0·inf = NaN eviction scores
                 raise ConfigError("alpha", self.alpha, "must be finite")
+        if isinstance(self.block_size, bool) or not isinstance(self.block_size, int):
+            raise ConfigError("block_size", self.block_size, "must be an integer")
         check_range("block_size", self.block_size, lo=1)
         check_range("bootstrap_multiplier", self.bootstrap_multiplier, lo=1)
         if self.retune_every is not None:

@@ -7,6 +7,7 @@ width ``d`` and the SSM state size ``n``.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,10 @@ class HybridModelSpec:
     """Exact KV bytes per token, measured from real tensors (``from_torch``)."""
 
     def __post_init__(self) -> None:
+        for field in ("n_ssm", "n_attn", "n_mlp", "d", "n", "expand", "conv_kernel", "bytes_per_el"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):  # NaN and 4.5 included
+                raise ConfigError(field, value, "must be an integer")
         for field in ("n_ssm", "n_attn", "n_mlp"):
             if getattr(self, field) < 0:
                 raise ConfigError(field, getattr(self, field), "must be >= 0")
