@@ -113,3 +113,23 @@ def test_atomic_path_accepts_the_current_directory(tmp_path: Path, monkeypatch: 
         (tmp / "weights.bin").write_bytes(b"w")
     assert (empty / "weights.bin").read_bytes() == b"w"
     assert [p.name for p in empty.iterdir()] == ["weights.bin"]
+
+
+def test_durable_atomic_path_fsyncs_the_output_and_its_directory(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    synced: list[str] = []
+    real = os.fsync
+
+    def record(fd: int) -> None:
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", record)
+    with atomic_path(tmp_path / "out.txt", durable=True) as tmp:
+        tmp.write_text("x")
+    assert synced == ["out.txt", tmp_path.name]  # the file under its temporary name, then the directory
+    with atomic_path(tmp_path / "plain.txt") as tmp:
+        tmp.write_text("y")
+    assert len(synced) == 2  # not durable: no fsync

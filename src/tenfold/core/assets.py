@@ -131,9 +131,28 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def fsync_dir(path: Path) -> None:
+    """fsync a directory, so the renames and new entries in it survive a crash."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(path: Path) -> None:
+    files = [path] if path.is_file() else [f for f in sorted(path.rglob("*")) if f.is_file()]
+    for f in files:
+        with f.open("rb") as fh:
+            os.fsync(fh.fileno())
+
+
 @contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
+def atomic_path(target: Path, *, durable: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling path; on success rename it to ``target``, else remove it.
+
+    With ``durable``, what was written is fsynced before the rename and the parent directory
+    after it, so the output survives a crash once this returns.
 
     Works for files and directories: write whatever belongs at ``target`` to the yielded
     path. An exception (or an interrupt) leaves ``target`` untouched. An existing directory
@@ -161,7 +180,11 @@ def atomic_path(target: Path) -> Iterator[Path]:
                 raise AssetError(f"refusing to replace the directory {target}: it holds {shown}, which the new "
                                  f"output does not; nothing was deleted, and the new output is at {tmp}")
             shutil.rmtree(target)
+        if durable:
+            _fsync_tree(tmp)
         os.replace(tmp, target)
+        if durable:
+            fsync_dir(target.parent)
     finally:
         if not keep:
             shutil.rmtree(tmp.parent, ignore_errors=True)

@@ -99,10 +99,8 @@ class Policy:
         blob = {"format": _FORMAT, "algo": self.algo, "state_dict": self.network.state_dict(),
                 "feature_schema": FEATURE_SCHEMA, "features": list(FEATURE_NAMES),
                 "feature_scales": list(FEATURE_SCALES), "zeroed_features": list(self.zeroed_features)}
-        with atomic_path(path) as tmp:
+        with atomic_path(path, durable=True) as tmp:
             torch.save(blob, tmp)
-            with tmp.open("rb") as fh:
-                os.fsync(fh.fileno())
         return path
 
     @classmethod

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tenfold.core.assets import atomic_path, fsync_dir
 from tenfold.errors import ConfigError, TraceError
 from tenfold.systems.tarzan.features import StepTelemetry
 
@@ -83,18 +84,11 @@ def write_log(rows: Sequence[StepRow], path: Path) -> Path:
     import pyarrow.parquet as pq
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {c: [r.to_row()[c] for r in rows] for c in _COLUMNS}
     types = {"call_id": pa.string(), "chunk": pa.string(), "seed": pa.int64(), "step": pa.int64()}
     table = pa.table({c: pa.array(v, type=types.get(c, pa.float64())) for c, v in data.items()})
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with atomic_path(path, durable=True) as tmp:
         pq.write_table(table, tmp, compression="zstd")
-        _fsync(tmp)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -237,36 +231,11 @@ def read_manifest(logs_dir: Path) -> LogManifest:
     return LogManifest(path, tuple(shards), tuple(n for n in parquet if n not in listed))
 
 
-def _fsync(path: Path) -> None:
-    with path.open("rb") as fh:
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_text_atomic(path: Path, text: str) -> Path:
     """Write ``text`` to a temporary sibling, fsync it, then rename it over ``path`` (spec §9 outputs)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
+    with atomic_path(Path(path), durable=True) as tmp:
+        tmp.write_text(text)
+    return Path(path)
 
 
 def _out_dir(out_dir: Path) -> bool:
@@ -315,6 +284,6 @@ def publish_shards(stage: Path, out_dir: Path, manifest: Mapping[str, Any]) -> P
     target.unlink(missing_ok=True)
     for entry in manifest["shards"]:
         os.replace(Path(stage) / entry["shard"], out_dir / entry["shard"])
-    _fsync_dir(out_dir)
+    fsync_dir(out_dir)
     return write_text_atomic(target, json.dumps(dict(manifest), indent=1))
 
