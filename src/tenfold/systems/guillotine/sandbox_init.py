@@ -140,18 +140,18 @@ def _reap_until(ctl: socket.socket, pid: int) -> int:
             return 0
         if reaped == pid:
             break
-        if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGSYS:
-            with contextlib.suppress(OSError):
-                _send(ctl, {"event": "sigsys", "pid": reaped})
+        _report_sigsys(ctl, reaped, status)
     with contextlib.suppress(ChildProcessError):  # orphans already dead
-        while True:
-            reaped, other = os.waitpid(-1, os.WNOHANG)
-            if reaped == 0:
-                break
-            if os.WIFSIGNALED(other) and os.WTERMSIG(other) == signal.SIGSYS:
-                with contextlib.suppress(OSError):
-                    _send(ctl, {"event": "sigsys", "pid": reaped})
+        while (found := os.waitpid(-1, os.WNOHANG))[0] != 0:
+            _report_sigsys(ctl, *found)
     return status
+
+
+def _report_sigsys(ctl: socket.socket, reaped: int, status: int) -> None:
+    """Tell the supervisor about a reaped process that seccomp killed."""
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGSYS:
+        with contextlib.suppress(OSError):
+            _send(ctl, {"event": "sigsys", "pid": reaped})
 
 
 if __name__ == "__main__":
